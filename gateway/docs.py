@@ -1,0 +1,117 @@
+"""The OpenAPI 3 document, generated from the route table and the marshmallow schemas, and an interactive
+documentation page whose assets come from the swagger-ui-bundle package (no CDN: it works offline)."""
+from __future__ import annotations
+
+import functools
+import json
+import mimetypes
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from swagger_ui_bundle import swagger_ui_path
+from werkzeug.wrappers import Response
+
+from services.shared.errors import NotFound
+
+from .http import ROUTES, RouteSpec
+from .problems import ProblemSchema
+
+API_VERSION = "1.0.0"
+ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png",
+          "index.css")
+INDEX = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>KIM API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"><link rel="stylesheet" href="/docs/index.css">
+<link rel="icon" href="/docs/favicon-32x32.png"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/swagger-ui-standalone-preset.js"></script>
+<script src="/docs/kim-init.js"></script></body></html>
+"""
+INIT_JS = """window.onload = function () {
+  window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});
+};
+"""
+
+
+def _errors_for(route: RouteSpec) -> dict[int, str]:
+    errors = {500: "Unexpected error (with a request id)"}
+    if route.permission is not None:
+        errors.update({401: "Missing, expired or invalid token", 403: "The caller's role may not do this"})
+    if route.path_params is not None:
+        errors[404] = "Not found, or not visible to the caller"
+    if route.body is not None:
+        errors.update({413: "Body too large", 415: "Body is not JSON", 422: "Invalid body (fields named)"})
+    if route.query is not None or route.path_params is not None:
+        errors[422] = errors.get(422, "Invalid parameters (fields named)")
+    if route.if_match:
+        errors.update({412: "The record changed since it was read", 428: "If-Match is required"})
+    if route.rpc:
+        errors[503] = "A service did not answer in time"
+    return errors
+
+
+def build_spec() -> dict:
+    spec = APISpec(
+        title="KIM — Kommunales Integrationsmanagement API", version=API_VERSION, openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "HTTP API for municipal frontends and partners. Every error is "
+                             "application/problem+json (RFC 9457). Dates are ISO 8601, times UTC."},
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    spec.components.schema("Problem", schema=ProblemSchema)
+    paths: dict[str, dict] = {}
+    for route in ROUTES:
+        operation: dict = {"operationId": route.name, "summary": route.summary, "tags": [route.tag],
+                           "parameters": [], "responses": {}}
+        if route.permission is not None:
+            operation["security"] = [{"bearer": []}]
+            operation["description"] = f"Needs permission `{route.permission.value}`."
+        if route.path_params is not None:
+            operation["parameters"].append({"in": "path", "schema": route.path_params})
+        if route.query is not None:
+            operation["parameters"].append({"in": "query", "schema": route.query})
+        if route.if_match:
+            operation["parameters"].append({"in": "header", "name": "If-Match", "required": True,
+                                            "schema": {"type": "string"}, "description": "ETag of the read"})
+        if route.body is not None:
+            operation["requestBody"] = {"required": True,
+                                        "content": {"application/json": {"schema": route.body}}}
+        for status, schema in route.responses.items():
+            if isinstance(schema, tuple):
+                content_type, description = schema
+                body = {"schema": {"type": "string"}}
+            else:
+                content_type, description = "application/json", schema.__name__.removesuffix("Schema")
+                body = {"schema": schema}
+            operation["responses"][str(status)] = {"description": description,
+                                                   "content": {content_type: body}}
+        for status, description in _errors_for(route).items():
+            operation["responses"].setdefault(str(status), {
+                "description": description,
+                "content": {"application/problem+json": {"schema": "Problem"}}})
+        paths.setdefault(route.openapi_path, {})[route.method.lower()] = operation
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+@functools.cache
+def openapi_json() -> str:
+    return json.dumps(build_spec())
+
+
+def index_html() -> str:
+    return INDEX
+
+
+def asset(name: str) -> Response:
+    if name == "kim-init.js":
+        return Response(INIT_JS, content_type="text/javascript")
+    if name not in ASSETS:  # a fixed list: no path ever reaches the file system
+        raise NotFound(f"no asset {name}")
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = Response(swagger_ui_path.joinpath(name).read_bytes(), content_type=content_type)
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response

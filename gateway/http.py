@@ -1,0 +1,301 @@
+"""The gateway's HTTP layer: one entrypoint type that gives every route the same cross-cutting treatment.
+
+`@route(...)` declares a route with its permission, schemas and audit action; the declarations are the single
+table the authorisation, the audit log, the OpenAPI document and the tests read. Around every request the WSGI
+app adds the request id, CORS, the body limit, problem+json for unmatched routes, and the metrics.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import partial
+
+from eventlet.event import Event
+from marshmallow import Schema
+from nameko.exceptions import RemoteError, UnknownService
+from nameko.extensions import DependencyProvider
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.wrappers import Request, Response
+
+from services.shared.auth import AUTH_TOKEN_KEY, REQUEST_ID_KEY, Permission, TokenVerifier
+from services.shared.errors import InvalidInput, KimError, Unauthenticated
+from services.shared.logs import set_request_id
+from services.shared.settings import Settings
+
+from .metrics import Metrics
+from .problems import problem
+
+log = logging.getLogger(__name__)
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ServiceUnavailable(Exception):
+    """A service did not answer within KIM_RPC_TIMEOUT, or is not running."""
+
+
+@dataclass(frozen=True)
+class Audit:
+    action: str
+    purpose: str
+    subject: str  # "person" | "case" | "cases": which ids the entry records
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str  # werkzeug rule, e.g. /v1/cases/<case_id>
+    name: str = ""
+    summary: str = ""
+    tag: str = "operations"
+    permission: Permission | None = None  # None: public
+    body: type[Schema] | None = None
+    query: type[Schema] | None = None
+    path_params: type[Schema] | None = None
+    responses: dict = field(default_factory=dict)  # status -> schema class, or (content type, description)
+    audit: Audit | None = None
+    rpc: bool = True  # calls a service (so may answer 503)
+    if_match: bool = False
+
+    @property
+    def openapi_path(self) -> str:
+        return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", self.path)
+
+
+#: every route of the gateway, filled by @route as the service module is imported
+ROUTES: list[RouteSpec] = []
+
+
+@dataclass
+class Reply:
+    """What a route handler returns: data to send as JSON (or a ready Response), status and headers."""
+
+    data: object = None
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+
+
+class ApiServer(WebServer):
+    def get_wsgi_app(self):
+        return ApiApp(self)
+
+    def setup(self):
+        super().setup()
+        self.settings = Settings.load(self.container.config)
+        self.verifier = TokenVerifier(self.settings)
+        self.metrics = Metrics()
+
+
+class ApiApp:
+    """Request id, CORS, body limit, unmatched routes and metrics, around every request."""
+
+    def __init__(self, server: ApiServer):
+        self.server = server
+        self.url_map = server.make_url_map()
+        self.settings = server.settings
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        set_request_id(request_id)
+        request = Request(environ, shallow=True)
+        request.request_id = request_id
+        request.max_content_length = self.settings.max_body_bytes
+        adapter = self.url_map.bind_to_environ(environ)
+        rule = "unmatched"
+        try:
+            if request.method == "OPTIONS":
+                response = self._preflight(request)
+            elif (request.content_length or 0) > self.settings.max_body_bytes:
+                response = problem(413, f"the body may have at most {self.settings.max_body_bytes} bytes",
+                                   request_id=request_id, instance=request.path)
+            else:
+                matched, values = adapter.match(return_rule=True)
+                rule = matched.rule
+                request.path_values = values
+                response = matched.endpoint.handle_request(request)
+        except MethodNotAllowed as exc:
+            response = problem(405, f"{request.method} is not allowed here", request_id=request_id,
+                               instance=request.path, headers={"Allow": ", ".join(exc.valid_methods or [])})
+        except NotFound:
+            response = problem(404, "no such route", request_id=request_id, instance=request.path)
+        except HTTPException as exc:
+            response = problem(exc.code or 400, exc.description, request_id=request_id, instance=request.path)
+        response.headers["X-Request-ID"] = request_id
+        self._cors(request, response)
+        self.server.metrics.observe(request.method, rule, response.status_code, time.perf_counter() - started)
+        set_request_id(None)
+        return response(environ, start_response)
+
+    def _allowed_origin(self, request) -> str | None:
+        origin = request.headers.get("Origin")
+        return origin if origin and origin in self.settings.cors_origins else None
+
+    def _preflight(self, request) -> Response:
+        response = Response(status=204)
+        if self._allowed_origin(request):
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, If-Match, X-Request-ID"
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+    def _cors(self, request, response):
+        origin = self._allowed_origin(request)
+        if origin:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = "ETag, Location, X-Request-ID"
+        response.headers.add("Vary", "Origin")
+
+
+class Route(HttpRequestHandler):
+    server = ApiServer()
+
+    def __init__(self, method, path, **spec):
+        super().__init__(method, path)
+        self.spec = RouteSpec(method=method, path=path, **spec)
+
+    def bind(self, container, method_name):
+        instance = super().bind(container, method_name)
+        instance.spec = RouteSpec(**{**self.spec.__dict__, "name": method_name})
+        return instance
+
+    @classmethod
+    def decorator(cls, *args, **kwargs):
+        def register(fn):
+            spec = RouteSpec(args[0], args[1], name=fn.__name__, **kwargs)
+            if not any(r.name == spec.name for r in ROUTES):
+                ROUTES.append(spec)
+            return super(Route, cls).decorator(*args, **kwargs)(fn)
+        return register
+
+    def handle_request(self, request):
+        request.shallow = False
+        spec = self.spec
+        caller = None
+        result = None
+        try:
+            token = None
+            if spec.permission is not None:
+                token = _bearer(request)
+                caller = self.server.verifier.verify(token)
+                caller.require(spec.permission)
+            kwargs = dict(request.path_values)
+            if spec.body is not None:
+                kwargs["body"] = _json_body(request)
+            if spec.query is not None:
+                kwargs["query"] = request.args.to_dict()
+            if spec.if_match:
+                kwargs["if_match"] = _if_match(request)
+            context_data = {REQUEST_ID_KEY: request.request_id}
+            if token:
+                context_data[AUTH_TOKEN_KEY] = token
+            event = Event()
+            self.container.spawn_worker(self, (request,), kwargs, context_data=context_data,
+                                        handle_result=partial(self.handle_result, event))
+            result = event.wait()
+            response = self.response_from_result(result)
+        except Exception as exc:
+            response = self.response_from_exception(exc, request)
+        if spec.audit is not None and caller is not None:
+            try:
+                self._audit_log().record(spec, caller, request, result, response.status_code)
+            except Exception:
+                log.exception("audit write failed; withholding the response")
+                response = problem(500, "the access could not be audited", request_id=request.request_id,
+                                   instance=request.path)
+        return response
+
+    def _audit_log(self):
+        from .audit import AuditLog
+        return next(d for d in self.container.dependencies if isinstance(d, AuditLog))
+
+    def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result
+        if not isinstance(result, Reply):
+            result = Reply(result)
+        if isinstance(result.data, Response):
+            return result.data
+        return Response(json.dumps(result.data, default=str), status=result.status, headers=result.headers,
+                        content_type="application/json")
+
+    def response_from_exception(self, exc, request=None):
+        rid = getattr(request, "request_id", None)
+        where = getattr(request, "path", None)
+        if isinstance(exc, InvalidInput):
+            return problem(422, exc.detail, errors=exc.fields, request_id=rid, instance=where)
+        if isinstance(exc, KimError):
+            headers = {"WWW-Authenticate": 'Bearer realm="kim"'} if isinstance(exc, Unauthenticated) else None
+            return problem(exc.status, exc.detail, request_id=rid, instance=where, headers=headers)
+        if isinstance(exc, (ServiceUnavailable, UnknownService)):
+            return problem(503, "a service did not answer in time; try again", request_id=rid, instance=where,
+                           headers={"Retry-After": "5"})
+        if isinstance(exc, RequestEntityTooLarge):
+            return problem(413, "the request body is too large", request_id=rid, instance=where)
+        if isinstance(exc, HTTPException):
+            return problem(exc.code or 400, exc.description, request_id=rid, instance=where)
+        if isinstance(exc, RemoteError):
+            log.error("remote error: %s", exc)
+        else:
+            log.error("unexpected error", exc_info=exc)
+        return problem(500, "unexpected error; quote the request id when you report it", request_id=rid,
+                       instance=where)
+
+
+route = Route.decorator
+
+
+class MetricsProvider(DependencyProvider):
+    """`self.metrics`: the metrics the API server of this container collects."""
+
+    def get_dependency(self, worker_ctx):
+        return self.container.shared_extensions[ApiServer].metrics
+
+
+def _bearer(request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("a bearer token is required")
+    return token.strip()
+
+
+def _json_body(request):
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise _UnsupportedMediaType()
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("the body is not valid JSON", {"body": [f"malformed JSON: {exc}"]}) from None
+
+
+class _UnsupportedMediaType(HTTPException):
+    code = 415
+    description = "send the body as application/json"
+
+
+def _if_match(request) -> int:
+    value = request.headers.get("If-Match")
+    if not value:
+        raise _PreconditionRequired()
+    match = re.fullmatch(r'(?:W/)?"(\d+)"', value.strip())
+    if not match:
+        raise InvalidInput("If-Match is invalid", {"If-Match": ['must be an ETag this API issued, e.g. "3"']})
+    return int(match.group(1))
+
+
+class _PreconditionRequired(HTTPException):
+    code = 428
+    description = "send If-Match with the ETag you read, so concurrent edits cannot overwrite each other"
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'

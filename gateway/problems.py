@@ -1,0 +1,47 @@
+"""RFC 9457 problem details: every error the gateway answers is one of these."""
+from __future__ import annotations
+
+import json
+
+from marshmallow import Schema, fields
+from werkzeug.wrappers import Response
+
+PROBLEM_TYPE = "urn:kim:problem:"
+TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
+          405: "Method not allowed", 409: "Conflict", 412: "Precondition failed", 413: "Request body too large",
+          415: "Unsupported media type", 422: "Invalid input", 428: "Precondition required",
+          500: "Internal error", 503: "Service unavailable"}
+SLUGS = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
+         405: "method-not-allowed", 409: "conflict", 412: "precondition-failed", 413: "body-too-large",
+         415: "unsupported-media-type", 422: "invalid-input", 428: "precondition-required",
+         500: "internal-error", 503: "service-unavailable"}
+
+
+class FieldErrorSchema(Schema):
+    field = fields.String(metadata={"description": "dotted path of the offending field, e.g. consents.0.granted_at"})
+    detail = fields.String()
+
+
+class ProblemSchema(Schema):
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    instance = fields.String()
+    request_id = fields.String()
+    errors = fields.List(fields.Nested(FieldErrorSchema))
+
+
+def problem(status: int, detail: str | None = None, *, errors: dict[str, list[str]] | None = None,
+            request_id: str | None = None, instance: str | None = None, headers=None) -> Response:
+    body = {"type": PROBLEM_TYPE + SLUGS.get(status, str(status)), "title": TITLES.get(status, "Error"),
+            "status": status, "detail": detail or TITLES.get(status, "Error")}
+    if instance:
+        body["instance"] = instance
+    if request_id:
+        body["request_id"] = request_id
+    if errors:
+        body["errors"] = [{"field": field, "detail": message}
+                          for field, messages in errors.items() for message in messages]
+    return Response(json.dumps(body), status=status, headers=headers,
+                    content_type="application/problem+json")

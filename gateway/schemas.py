@@ -1,0 +1,51 @@
+"""Schemas of the gateway's own routes; the domain routes reuse the services' schemas."""
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from services.shared.events import utc_datetime
+from services.shared.schemas import PageQuerySchema
+
+
+class AuditQuerySchema(PageQuerySchema):
+    class Meta:
+        unknown = RAISE
+
+    person_id = fields.UUID(load_default=None)
+    case_id = fields.UUID(load_default=None)
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Integer()
+    at = utc_datetime()
+    actor = fields.String(metadata={"description": "the token's sub"})
+    role = fields.String()
+    action = fields.String()
+    purpose = fields.String()
+    person_id = fields.String(allow_none=True)
+    case_id = fields.String(allow_none=True)
+    municipality = fields.String(allow_none=True)
+    request_id = fields.String()
+    status = fields.Integer(metadata={"description": "HTTP status the request was answered with"})
+
+
+class AuditPageSchema(Schema):
+    items = fields.List(fields.Nested(AuditEntrySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(validate=validate.OneOf(["ok", "unavailable"]))
+    checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class PersonPathSchema(Schema):
+    person_id = fields.UUID(required=True)
+
+
+class CasePathSchema(Schema):
+    case_id = fields.UUID(required=True)
+
+
+class AssetPathSchema(Schema):
+    asset = fields.String(required=True)

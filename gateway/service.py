@@ -1,0 +1,139 @@
+"""The gateway: the HTTP API for municipal frontends and partners. Each route is a thin translation to an RPC
+call; authentication, authorisation, audit, errors and metrics come from the `route` entrypoint."""
+from __future__ import annotations
+
+import eventlet
+from kombu import Connection
+from nameko.rpc import RpcProxy
+from werkzeug.wrappers import Response
+
+from services.casework.schemas import AssignCaseSchema, CaseListQuerySchema, CasePageSchema, CaseSchema
+from services.intake.schemas import PersonSchema, RegisterPersonSchema
+from services.shared.auth import CallerProvider, Permission as P
+from services.shared.dependencies import SettingsProvider
+from services.shared.logs import RequestLogContext
+from services.shared.schemas import load_or_raise
+
+from . import docs
+from .audit import AuditLog
+from .http import Audit, MetricsProvider, Reply, ServiceUnavailable, etag, route
+from .schemas import (AssetPathSchema, AuditEntrySchema, AuditPageSchema, AuditQuerySchema, CasePathSchema,
+                      HealthSchema, PersonPathSchema)
+
+SERVICES = ("intake", "casework")
+
+
+class GatewayService:
+    name = "gateway"
+
+    intake = RpcProxy("intake")
+    casework = RpcProxy("casework")
+    audit = AuditLog()
+    settings = SettingsProvider()
+    log_context = RequestLogContext()
+    caller = CallerProvider()
+    http_metrics = MetricsProvider()
+
+    def _call(self, method, *args, timeout=None):
+        """An RPC call that gives up after KIM_RPC_TIMEOUT: the gateway never hangs on a silent service."""
+        reply = method.call_async(*args)
+        try:
+            with eventlet.Timeout(timeout or self.settings.rpc_timeout):
+                return reply.result()
+        except eventlet.Timeout:
+            raise ServiceUnavailable(method.method_name if hasattr(method, "method_name") else str(method))
+
+    # persons ---------------------------------------------------------------------------------------------
+
+    @route("POST", "/v1/persons", tag="persons", summary="Register a newly arrived person",
+           permission=P.PERSON_CREATE, body=RegisterPersonSchema, responses={201: PersonSchema},
+           audit=Audit("person.create", "case_management", "person"))
+    def create_person(self, request, body):
+        person = self._call(self.intake.register_person, body)
+        return Reply(person, 201, {"Location": f"/v1/persons/{person['id']}", "ETag": etag(person["version"])})
+
+    @route("GET", "/v1/persons/<person_id>", tag="persons", summary="Read a person's record",
+           permission=P.PERSON_READ, path_params=PersonPathSchema, responses={200: PersonSchema},
+           audit=Audit("person.read", "case_management", "person"))
+    def get_person(self, request, person_id):
+        person = self._call(self.intake.get_person, person_id)
+        return Reply(person, headers={"ETag": etag(person["version"])})
+
+    # cases -----------------------------------------------------------------------------------------------
+
+    @route("GET", "/v1/cases", tag="cases", summary="List the cases the caller may see, optionally of one person",
+           permission=P.CASE_READ, query=CaseListQuerySchema, responses={200: CasePageSchema},
+           audit=Audit("case.list", "case_management", "cases"))
+    def list_cases(self, request, query):
+        return self._call(self.casework.list_cases, query)
+
+    @route("GET", "/v1/cases/<case_id>", tag="cases", summary="Read a case",
+           permission=P.CASE_READ, path_params=CasePathSchema, responses={200: CaseSchema},
+           audit=Audit("case.read", "case_management", "case"))
+    def get_case(self, request, case_id):
+        case = self._call(self.casework.get_case, case_id)
+        return Reply(case, headers={"ETag": etag(case["version"])})
+
+    @route("PATCH", "/v1/cases/<case_id>", tag="cases", summary="Assign a case to a case manager or team",
+           permission=P.CASE_ASSIGN, path_params=CasePathSchema, body=AssignCaseSchema, if_match=True,
+           responses={200: CaseSchema}, audit=Audit("case.assign", "case_management", "case"))
+    def assign_case(self, request, case_id, body, if_match):
+        case = self._call(self.casework.assign_case, case_id, if_match, body)
+        return Reply(case, headers={"ETag": etag(case["version"])})
+
+    # audit -----------------------------------------------------------------------------------------------
+
+    @route("GET", "/v1/audit", tag="audit", summary="Who read or wrote a person's or case's data",
+           permission=P.AUDIT_READ, query=AuditQuerySchema, responses={200: AuditPageSchema}, rpc=False)
+    def read_audit(self, request, query):
+        caller = self.caller.require(P.AUDIT_READ)
+        params = load_or_raise(AuditQuerySchema(), query, "query")
+        entries, next_cursor = self.audit.query(municipalities=caller.municipalities, **params)
+        return {"items": AuditEntrySchema(many=True).dump(entries), "next_cursor": next_cursor}
+
+    # operations ------------------------------------------------------------------------------------------
+
+    @route("GET", "/health", summary="Liveness: the gateway process answers", responses={200: HealthSchema},
+           rpc=False)
+    def health(self, request):
+        return {"status": "ok", "checks": {"gateway": "ok"}}
+
+    @route("GET", "/ready", summary="Readiness: the broker and every service answer",
+           responses={200: HealthSchema, 503: HealthSchema})
+    def ready(self, request):
+        checks = {"broker": self._broker_check()}
+        for name in SERVICES:
+            try:
+                self._call(getattr(self, name).health, timeout=min(2.0, self.settings.rpc_timeout))
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unavailable: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return Reply({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+
+    def _broker_check(self) -> str:
+        try:
+            with Connection(self.settings.amqp_uri, connect_timeout=2) as conn:
+                conn.ensure_connection(max_retries=1)
+            return "ok"
+        except Exception as exc:
+            return f"unavailable: {type(exc).__name__}"
+
+    @route("GET", "/metrics", summary="Prometheus metrics", responses={200: ("text/plain", "metrics")}, rpc=False)
+    def metrics(self, request):
+        return Response(self.http_metrics.render(), content_type=self.http_metrics.content_type)
+
+    @route("GET", "/openapi.json", summary="This API's OpenAPI 3 document",
+           responses={200: ("application/json", "OpenAPI document")}, rpc=False)
+    def openapi(self, request):
+        return Response(docs.openapi_json(), content_type="application/json")
+
+    @route("GET", "/docs", summary="Interactive API documentation (works offline)",
+           responses={200: ("text/html", "documentation page")}, rpc=False)
+    def docs_page(self, request):
+        return Response(docs.index_html(), content_type="text/html")
+
+    @route("GET", "/docs/<asset>", summary="An asset of the documentation page", path_params=AssetPathSchema,
+           responses={200: ("application/octet-stream", "asset")}, rpc=False)
+    def docs_asset(self, request, asset):
+        return docs.asset(asset)

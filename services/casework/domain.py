@@ -1,0 +1,83 @@
+"""Casework: one case per person, opened when the person is registered."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from services.shared.auth import Caller, Role
+from services.shared.db import new_id
+from services.shared.errors import InvalidInput, NotFound, PreconditionFailed
+from services.shared.schemas import decode_cursor, encode_cursor, parse_utc
+
+from .models import Case
+
+
+def open_case(session: Session, person_id: str, municipality: str) -> Case | None:
+    """Open the person's case; None if it is already open (one case per person)."""
+    if session.scalar(select(Case.id).where(Case.person_id == str(person_id))):
+        return None
+    now = datetime.now(timezone.utc)
+    case = Case(id=new_id(), person_id=str(person_id), municipality=municipality, status="intake",
+                opened_at=now, updated_at=now, version=1)
+    session.add(case)
+    session.flush()
+    return case
+
+
+def visibility(caller: Caller):
+    """What a caller may see: their municipalities; a case manager only their own, their team's and the
+    unassigned cases (the municipality's intake queue)."""
+    clause = Case.municipality.in_(sorted(caller.municipalities))
+    if caller.role is Role.CASE_MANAGER:
+        mine = [Case.assigned_to == caller.sub, and_(Case.assigned_to.is_(None), Case.team.is_(None))]
+        if caller.team:
+            mine.append(Case.team == caller.team)
+        clause = and_(clause, or_(*mine))
+    return clause
+
+
+def get_case(session: Session, case_id: str, caller: Caller) -> Case:
+    case = session.scalar(select(Case).where(Case.id == str(case_id), visibility(caller)))
+    if case is None:
+        raise NotFound(f"case {case_id} not found")
+    return case
+
+
+def list_cases(session: Session, caller: Caller, *, person_id=None, limit: int = 20, cursor: str | None = None):
+    query = select(Case).where(visibility(caller))
+    if person_id:
+        query = query.where(Case.person_id == str(person_id))
+    if cursor:
+        opened_at, case_id = decode_cursor(cursor, 2)
+        try:
+            opened_at = parse_utc(opened_at)
+        except (TypeError, ValueError):
+            raise InvalidInput("cursor is invalid", {"cursor": ["not a cursor this API issued"]}) from None
+        query = query.where(or_(Case.opened_at > opened_at, and_(Case.opened_at == opened_at, Case.id > case_id)))
+    cases = list(session.scalars(query.order_by(Case.opened_at, Case.id).limit(limit + 1)))
+    next_cursor = encode_cursor(cases[limit - 1].opened_at, cases[limit - 1].id) if len(cases) > limit else None
+    return cases[:limit], next_cursor
+
+
+def assign_case(session: Session, case_id: str, caller: Caller, expected_version: int,
+                assigned_to: str | None, team: str | None) -> Case:
+    case = get_case(session, case_id, caller)
+    if case.version != expected_version:
+        raise PreconditionFailed(f"case {case_id} changed meanwhile (version {case.version})")
+    case.assigned_to, case.team = assigned_to, team
+    case.version += 1
+    case.updated_at = datetime.now(timezone.utc)
+    session.flush()
+    return case
+
+
+def case_opened(case: Case) -> dict:
+    return {"case_id": case.id, "person_id": case.person_id, "municipality": case.municipality,
+            "status": case.status, "opened_at": case.opened_at}
+
+
+def case_assigned(case: Case) -> dict:
+    return {"case_id": case.id, "person_id": case.person_id, "municipality": case.municipality,
+            "assigned_to": case.assigned_to, "team": case.team}

@@ -1,0 +1,58 @@
+"""Casework service: opens a case for every registered person; case managers read and assign cases."""
+from __future__ import annotations
+
+from nameko.rpc import rpc
+
+from services.shared.auth import CallerProvider, Permission
+from services.shared.db import Database
+from services.shared.messaging import subscribe
+from services.shared.schemas import load_or_raise
+from services.shared.service import ServiceBase
+
+from . import domain
+from .models import metadata
+from .schemas import AssignCaseSchema, CaseIdSchema, CaseListQuerySchema, CasePageSchema, CaseSchema
+
+
+class CaseworkService(ServiceBase):
+    name = "casework"
+
+    db = Database(metadata)
+    caller = CallerProvider()
+
+    @subscribe("intake", "person_registered")
+    def open_case(self, envelope):
+        with self.db.transaction() as uow:
+            if not uow.claim("casework.open_case", envelope["event_id"]):
+                return None
+            payload = envelope["payload"]
+            case = domain.open_case(uow.session, payload["person_id"], payload["municipality"])
+            if case is not None:
+                uow.emit("case_opened", case.municipality, domain.case_opened(case))
+                return case.id
+            return None
+
+    @rpc
+    def get_case(self, case_id):
+        caller = self.caller.require(Permission.CASE_READ)
+        query = load_or_raise(CaseIdSchema(), {"case_id": case_id}, "path")
+        with self.db.transaction() as uow:
+            return CaseSchema().dump(domain.get_case(uow.session, query["case_id"], caller))
+
+    @rpc
+    def list_cases(self, query):
+        caller = self.caller.require(Permission.CASE_READ)
+        query = load_or_raise(CaseListQuerySchema(), query, "query")
+        with self.db.transaction() as uow:
+            cases, next_cursor = domain.list_cases(uow.session, caller, **query)
+            return CasePageSchema().dump({"items": cases, "next_cursor": next_cursor})
+
+    @rpc
+    def assign_case(self, case_id, expected_version, data):
+        caller = self.caller.require(Permission.CASE_ASSIGN)
+        query = load_or_raise(CaseIdSchema(), {"case_id": case_id}, "path")
+        payload = load_or_raise(AssignCaseSchema(), data)
+        with self.db.transaction() as uow:
+            case = domain.assign_case(uow.session, query["case_id"], caller, int(expected_version), **payload)
+            uow.emit("case_assigned", case.municipality, domain.case_assigned(case))
+            return CaseSchema().dump(case)

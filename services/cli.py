@@ -1,0 +1,209 @@
+"""`kim`: the operator's command.
+
+    kim up         migrate, start every service and the gateway (each its own process), print the URL
+    kim run NAME   run one service in this process (what `kim up` and the deploy manifests start)
+    kim migrate    bring every service's database to the newest schema
+    kim token      print a development token the running gateway accepts
+"""
+from __future__ import annotations
+
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()  # first: nameko, kombu and psycopg2 must see the patched sockets
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import secrets  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from importlib import import_module  # noqa: E402
+
+from services.shared.settings import SECRET_FILE, Settings  # noqa: E402
+
+#: what `kim up` starts, in order; the gateway last, so its /ready sees the others
+PROCESSES = ("intake", "casework", "gateway")
+SERVICE_CLASSES = {
+    "intake": "services.intake.service:IntakeService",
+    "casework": "services.casework.service:CaseworkService",
+    "gateway": "gateway.service:GatewayService",
+}
+MIGRATED = ("intake", "casework", "gateway")
+
+
+def service_class(name: str):
+    module, _, attr = SERVICE_CLASSES[name].partition(":")
+    return getattr(import_module(module), attr)
+
+
+def container_config(name: str, settings: Settings) -> dict:
+    config = {"AMQP_URI": settings.amqp_uri, "serializer": "json",
+              "max_workers": int(os.environ.get("KIM_MAX_WORKERS", "10"))}
+    if name == "gateway":
+        config["WEB_SERVER_ADDRESS"] = settings.gateway_address
+    return config
+
+
+def cmd_run(args) -> int:
+    from nameko.containers import ServiceContainer
+
+    from services.shared.logs import configure_logging
+
+    settings = Settings.load()
+    configure_logging(args.name, os.environ.get("KIM_LOG_LEVEL", "INFO"))
+    container = ServiceContainer(service_class(args.name), container_config(args.name, settings))
+
+    def shutdown(signum, frame):
+        eventlet.spawn_n(container.stop)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    container.start()
+    try:
+        container.wait()
+    except KeyboardInterrupt:
+        container.stop()
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from services.shared.migrations import upgrade
+
+    for name in args.services or MIGRATED:
+        upgrade(name)
+        print(f"{name}: database at the newest schema")
+    return 0
+
+
+def cmd_token(args) -> int:
+    from services.shared.auth import issue_token
+
+    settings = Settings.load()
+    if not settings.jwt_secret:
+        print("no KIM_JWT_SECRET set and no development secret in KIM_DATA_DIR: run `kim up` first",
+              file=sys.stderr)
+        return 2
+    print(issue_token(settings, sub=args.sub or f"dev-{args.role}", role=args.role,
+                      municipalities=args.municipality, ttl=args.ttl, team=args.team,
+                      provider_id=args.provider_id))
+    return 0
+
+
+def _ensure_secret(settings: Settings) -> None:
+    if os.environ.get("KIM_JWT_SECRET"):
+        return
+    path = settings.data_dir / SECRET_FILE
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+        print(f"generated a development JWT secret in {path}")
+
+
+def _check_broker(settings: Settings) -> None:
+    from kombu import Connection
+
+    try:
+        with Connection(settings.amqp_uri, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        raise SystemExit(f"RabbitMQ at {settings.amqp_uri} does not answer ({exc}); start it "
+                         f"(`rabbitmq-server -detached`) or set AMQP_URI")
+
+
+def _wait_ready(url: str, procs: dict, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise SystemExit(f"{name} exited with {proc.returncode} during start-up")
+        try:
+            with urllib.request.urlopen(f"{url}/ready", timeout=3) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"the system did not become ready within {timeout:.0f}s ({url}/ready)")
+
+
+def _stop(procs: dict) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def cmd_up(args) -> int:
+    settings = Settings.load()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _ensure_secret(settings)
+    _check_broker(settings)
+    cmd_migrate(argparse.Namespace(services=None))
+    procs: dict[str, subprocess.Popen] = {}
+    stopping = []
+
+    def on_signal(signum, frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    url = f"http://{settings.gateway_address}"
+    try:
+        for name in PROCESSES:
+            procs[name] = subprocess.Popen([sys.executable, "-m", "services.cli", "run", name],
+                                           start_new_session=True)
+        _wait_ready(url, procs, args.timeout)
+        print(f"KIM is up: {url}  (API documentation: {url}/docs)", flush=True)
+        print("a token for trying it: kim token --role case_manager --municipality 05962032", flush=True)
+        while not stopping:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; stopping", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        print("stopping", flush=True)
+        return 0
+    finally:
+        _stop(procs)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="kim", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the whole system on this machine")
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for readiness")
+    up.set_defaults(func=cmd_up)
+    run = sub.add_parser("run", help="run one service")
+    run.add_argument("name", choices=sorted(SERVICE_CLASSES))
+    run.set_defaults(func=cmd_run)
+    migrate = sub.add_parser("migrate", help="migrate the databases")
+    migrate.add_argument("services", nargs="*", help=f"some of {', '.join(MIGRATED)}; default all")
+    migrate.set_defaults(func=cmd_migrate)
+    token = sub.add_parser("token", help="print a development token")
+    token.add_argument("--role", required=True)
+    token.add_argument("--municipality", action="append", required=True, help="AGS code; repeat for more")
+    token.add_argument("--sub", help="subject (staff id); default dev-<role>")
+    token.add_argument("--team")
+    token.add_argument("--provider-id", help="for partner tokens")
+    token.add_argument("--ttl", type=int, default=8 * 3600, help="seconds")
+    token.set_defaults(func=cmd_token)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        print(f"kim: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

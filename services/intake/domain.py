@@ -1,0 +1,48 @@
+"""Intake: registering newly arrived persons. Plain Python; knows nothing of nameko or HTTP."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy.orm import Session
+
+from services.shared.auth import Caller
+from services.shared.db import new_id
+from services.shared.errors import Forbidden, InvalidInput, NotFound
+
+from .models import Consent, Person
+
+
+def register_person(session: Session, data: dict, caller: Caller, served: tuple[str, ...]) -> Person:
+    municipality = data["municipality"]
+    if municipality not in served:
+        raise InvalidInput("municipality is not served by this instance",
+                           {"municipality": [f"this instance serves {', '.join(served)}"]})
+    if not caller.sees_municipality(municipality):
+        raise Forbidden("you may not register persons for this municipality")
+    person = Person(
+        id=new_id(), municipality=municipality, given_name=data["given_name"], family_name=data["family_name"],
+        birth_date=data["birth_date"], arrival_date=data["arrival_date"],
+        residence_status=data["residence_status"], languages=list(data["languages"]),
+        created_at=datetime.now(timezone.utc), created_by=caller.sub, version=1,
+        consents=[Consent(purpose=c["purpose"], granted_at=c["granted_at"]) for c in data["consents"]],
+    )
+    session.add(person)
+    session.flush()
+    return person
+
+
+def get_person(session: Session, person_id: str, caller: Caller) -> Person:
+    person = session.get(Person, str(person_id))
+    # another tenant's person is indistinguishable from a missing one
+    if person is None or not caller.sees_municipality(person.municipality):
+        raise NotFound(f"person {person_id} not found")
+    return person
+
+
+def person_registered(person: Person) -> dict:
+    """The pseudonymous facts the event may carry: no names, no birth date, no contact data."""
+    return {
+        "person_id": person.id, "municipality": person.municipality, "arrival_date": person.arrival_date,
+        "residence_status": person.residence_status, "languages": person.languages,
+        "birth_year": person.birth_date.year,
+    }

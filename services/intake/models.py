@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, ForeignKey, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from services.shared.db import UTCDateTime, platform_tables
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+metadata = Base.metadata
+platform_tables(metadata)
+
+
+class Person(Base):
+    """A newly arrived person (Neuzugewanderte/r). Holds personal data: read only through audited routes."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    municipality: Mapped[str] = mapped_column(String(8), index=True)
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date] = mapped_column(Date)
+    arrival_date: Mapped[date] = mapped_column(Date)
+    residence_status: Mapped[str] = mapped_column(String(40))
+    languages: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    consents: Mapped[list["Consent"]] = relationship(back_populates="person", cascade="all, delete-orphan",
+                                                     order_by="Consent.id", lazy="selectin")
+
+
+class Consent(Base):
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    person: Mapped[Person] = relationship(back_populates="consents")

@@ -1,0 +1,211 @@
+"""Who is calling, and what they may do: token verification and the one authorisation table.
+
+The gateway verifies the bearer token of every request; the token then travels with every RPC call in the
+nameko context (`auth_token`), and each service verifies it again, so a call that bypasses the gateway is not
+trusted blindly.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import jwt
+from nameko.extensions import DependencyProvider
+
+from .errors import Forbidden, Unauthenticated
+from .municipalities import MUNICIPALITIES
+from .settings import Settings
+
+ALLOWED_ALGORITHMS = {"HS256", "RS256", "ES256"}  # never "none"
+
+
+class Role(str, Enum):
+    INTAKE_OFFICER = "intake_officer"
+    CASE_MANAGER = "case_manager"
+    TEAM_LEAD = "team_lead"
+    DISTRICT_ADMIN = "district_admin"
+    ANALYST = "analyst"
+    PARTNER = "partner"
+    DATA_PROTECTION_OFFICER = "data_protection_officer"
+
+
+class Permission(str, Enum):
+    PERSON_CREATE = "person:create"
+    PERSON_READ = "person:read"
+    CASE_READ = "case:read"
+    CASE_ASSIGN = "case:assign"
+    AUDIT_READ = "audit:read"
+    ANALYTICS_READ = "analytics:read"
+    REFERRAL_READ_OWN = "referral:read-own"
+
+
+R, P = Role, Permission
+#: The authorisation table. Every gateway route names one permission; every service entrypoint checks it again.
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    R.INTAKE_OFFICER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ}),
+    R.CASE_MANAGER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ}),
+    R.TEAM_LEAD: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.CASE_ASSIGN}),
+    R.DISTRICT_ADMIN: frozenset({P.PERSON_READ, P.CASE_READ, P.CASE_ASSIGN, P.AUDIT_READ}),
+    R.ANALYST: frozenset({P.ANALYTICS_READ}),
+    R.PARTNER: frozenset({P.REFERRAL_READ_OWN}),
+    R.DATA_PROTECTION_OFFICER: frozenset({P.AUDIT_READ}),
+}
+del R, P
+
+
+@dataclass(frozen=True)
+class Caller:
+    sub: str
+    role: Role
+    municipalities: frozenset[str]
+    team: str | None = None
+    provider_id: str | None = None
+    claims: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def may(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+    def require(self, permission: Permission) -> "Caller":
+        if not self.may(permission):
+            raise Forbidden(f"role {self.role.value} may not {permission.value}")
+        return self
+
+    def sees_municipality(self, ags: str) -> bool:
+        return ags in self.municipalities
+
+
+class TokenVerifier:
+    """Verifies bearer JWTs: algorithm allow-list, signature, exp (required), nbf, iss, aud, leeway."""
+
+    def __init__(self, settings: Settings, cache_size: int = 4096):
+        self.settings = settings
+        self.algorithms = [a for a in settings.jwt_algorithms if a in ALLOWED_ALGORITHMS]
+        if not self.algorithms:
+            raise ValueError(f"KIM_JWT_ALGORITHMS must name some of {sorted(ALLOWED_ALGORITHMS)}")
+        self._keys = self._load_keys()
+        self._cache: OrderedDict[str, Caller] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _load_keys(self) -> dict:
+        s = self.settings
+        keys: dict = {}
+        if "HS256" in self.algorithms:
+            if not s.jwt_secret:
+                raise ValueError("HS256 needs KIM_JWT_SECRET (kim up generates one for local use)")
+            keys["HS256"] = s.jwt_secret
+        asymmetric = [a for a in self.algorithms if a != "HS256"]
+        if asymmetric and s.jwt_public_key_file:
+            pem = Path(s.jwt_public_key_file).read_text()
+            for alg in asymmetric:
+                keys[alg] = pem
+        if asymmetric and s.jwt_jwks_file:
+            jwks = json.loads(Path(s.jwt_jwks_file).read_text())
+            keys["jwks"] = {k["kid"]: jwt.PyJWK(k) for k in jwks["keys"] if "kid" in k}
+        if asymmetric and not (s.jwt_public_key_file or s.jwt_jwks_file):
+            raise ValueError(f"{asymmetric} need KIM_JWT_PUBLIC_KEY_FILE or KIM_JWT_JWKS_FILE")
+        return keys
+
+    def _key_for(self, token: str):
+        header = jwt.get_unverified_header(token)
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise Unauthenticated(f"token algorithm {alg!r} is not allowed")
+        kid = header.get("kid")
+        if kid and kid in self._keys.get("jwks", {}):
+            return self._keys["jwks"][kid].key, alg
+        if alg in self._keys:
+            return self._keys[alg], alg
+        raise Unauthenticated("no key to verify this token")
+
+    def verify(self, token: str) -> Caller:
+        cached = self._cache.get(token)
+        if cached is not None:
+            if cached.claims["exp"] + self.settings.jwt_leeway > time.time():
+                return cached
+            self._cache.pop(token, None)
+        try:
+            key, alg = self._key_for(token)
+            claims = jwt.decode(
+                token, key, algorithms=[alg],
+                audience=self.settings.jwt_audience, issuer=self.settings.jwt_issuer,
+                leeway=self.settings.jwt_leeway,
+                options={"require": ["exp", "sub", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from None
+        caller = caller_from_claims(claims)
+        self._cache[token] = caller
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return caller
+
+
+def caller_from_claims(claims: dict) -> Caller:
+    try:
+        role = Role(claims.get("role"))
+    except ValueError:
+        raise Unauthenticated(f"unknown role {claims.get('role')!r}") from None
+    municipalities = claims.get("municipalities") or []
+    if not isinstance(municipalities, list) or any(m not in MUNICIPALITIES for m in municipalities):
+        raise Unauthenticated("claim 'municipalities' must list known AGS codes")
+    if role is Role.PARTNER and not claims.get("provider_id"):
+        raise Unauthenticated("a partner token needs a 'provider_id' claim")
+    return Caller(
+        sub=str(claims["sub"]), role=role, municipalities=frozenset(municipalities),
+        team=claims.get("team"), provider_id=claims.get("provider_id"), claims=claims,
+    )
+
+
+def issue_token(settings: Settings, *, sub: str, role: str, municipalities: list[str], ttl: int = 8 * 3600,
+                team: str | None = None, provider_id: str | None = None, now: float | None = None) -> str:
+    """A development token (HS256, the configured secret). Production tokens come from the OIDC provider."""
+    if not settings.jwt_secret:
+        raise ValueError("no KIM_JWT_SECRET configured")
+    Role(role)
+    now = time.time() if now is None else now
+    claims = {"sub": sub, "role": role, "municipalities": list(municipalities), "iss": settings.jwt_issuer,
+              "aud": settings.jwt_audience, "iat": int(now), "nbf": int(now), "exp": int(now + ttl)}
+    if team:
+        claims["team"] = team
+    if provider_id:
+        claims["provider_id"] = provider_id
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+AUTH_TOKEN_KEY = "auth_token"
+REQUEST_ID_KEY = "request_id"
+
+
+class CallerProvider(DependencyProvider):
+    """`self.caller.require(permission)` inside an entrypoint: the verified caller of this worker.
+
+    Reads the token that travelled in the worker's context; raises Unauthenticated when there is none."""
+
+    def setup(self):
+        self.verifier = TokenVerifier(Settings.load(self.container.config))
+
+    def get_dependency(self, worker_ctx):
+        return _WorkerCaller(self.verifier, worker_ctx)
+
+
+class _WorkerCaller:
+    def __init__(self, verifier: TokenVerifier, worker_ctx):
+        self._verifier = verifier
+        self._worker_ctx = worker_ctx
+
+    @property
+    def request_id(self) -> str | None:
+        return self._worker_ctx.data.get(REQUEST_ID_KEY)
+
+    def current(self) -> Caller:
+        token = self._worker_ctx.data.get(AUTH_TOKEN_KEY)
+        if not token:
+            raise Unauthenticated("no caller context on this call")
+        return self._verifier.verify(token)
+
+    def require(self, permission: Permission) -> Caller:
+        return self.current().require(permission)

@@ -1,0 +1,190 @@
+"""Database access for nameko services: one engine per service, one unit of work per transaction.
+
+A unit of work writes the state change, the outbox rows of the events it announces and the
+processed-event marks of the events it consumed in one transaction; the relay (`outbox.py`) publishes the
+outbox afterwards. So an event is published if and only if its transaction committed.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import uuid
+from datetime import datetime, timezone
+
+import eventlet.semaphore
+from nameko.extensions import DependencyProvider
+from sqlalchemy import (JSON, Column, DateTime, Index, Integer, MetaData, String, Table, TypeDecorator,
+                        create_engine, event, insert, select)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .events import build_envelope
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps are stored and returned as UTC, also on SQLite, which keeps no time zone."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime; use UTC")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def platform_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """The outbox and processed-events tables, added to a service's own metadata (one database per service)."""
+    outbox = Table(
+        "outbox", metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("exchange", String(100), nullable=False),
+        Column("routing_key", String(100), nullable=False),
+        Column("body", JSON, nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("sent_at", UTCDateTime(), nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", UTCDateTime(), nullable=True),
+        Index("ix_outbox_pending", "sent_at", "id"),
+    )
+    processed = Table(
+        "processed_events", metadata,
+        Column("consumer", String(200), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("processed_at", UTCDateTime(), nullable=False),
+    )
+    return outbox, processed
+
+
+def make_engine(url: str):
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+        return engine
+    return create_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True)
+
+
+class UnitOfWork:
+    def __init__(self, session: Session, producer: str, outbox: Table, processed: Table, request_id=None):
+        self.session = session
+        self.producer = producer
+        self.outbox = outbox
+        self.processed = processed
+        self.request_id = request_id
+        self.emitted: list[dict] = []
+
+    def emit(self, event_type: str, municipality: str, payload: dict, *, schema_version: int = 1) -> dict:
+        """Record an event for publication when (and only if) this transaction commits."""
+        envelope = build_envelope(self.producer, event_type, municipality, payload,
+                                  schema_version=schema_version, request_id=self.request_id)
+        self.session.execute(insert(self.outbox).values(
+            event_id=envelope["event_id"], exchange=f"{self.producer}.events", routing_key=event_type,
+            body=envelope, created_at=utcnow(), attempts=0,
+        ))
+        self.emitted.append(envelope)
+        return envelope
+
+    def claim(self, consumer: str, event_id) -> bool:
+        """Mark an event as processed by `consumer`; False if it already was (a redelivery: do nothing)."""
+        event_id = str(event_id)
+        seen = self.session.execute(select(self.processed.c.event_id).where(
+            self.processed.c.consumer == consumer, self.processed.c.event_id == event_id)).first()
+        if seen:
+            return False
+        try:
+            with self.session.begin_nested():
+                self.session.execute(insert(self.processed).values(
+                    consumer=consumer, event_id=event_id, processed_at=utcnow()))
+        except IntegrityError:  # a concurrent delivery of the same event won the race
+            return False
+        return True
+
+
+class Database(DependencyProvider):
+    """`with self.db.transaction() as uow:` in an entrypoint.
+
+    `metadata` is the service's metadata (which holds the platform tables). The database URL is
+    `KIM_<SERVICE>_DB_URL` or a SQLite file under `KIM_DATA_DIR`. With SQLite, transactions in one process
+    are serialised by a green lock: SQLite's own busy-wait would block the eventlet hub and deadlock.
+    """
+
+    def __init__(self, metadata: MetaData, relay: bool = True):
+        self.metadata = metadata
+        self.outbox = metadata.tables.get("outbox")
+        self.processed = metadata.tables.get("processed_events")
+        self.with_relay = relay and self.outbox is not None
+        self.engine = None
+        self.relay = None
+
+    def setup(self):
+        settings = Settings.load(self.container.config)
+        self.url = settings.db_url(self.container.service_name)
+        self.engine = make_engine(self.url)
+        self.lock = eventlet.semaphore.Semaphore(1) if self.engine.dialect.name == "sqlite" else None
+        if self.with_relay:
+            from .outbox import OutboxRelay
+            self.relay = OutboxRelay(self.engine, self.outbox, settings.amqp_uri, self.lock,
+                                     poll_seconds=settings.outbox_poll_seconds)
+
+    def start(self):
+        if self.relay:
+            self.container.spawn_managed_thread(self.relay.run)
+
+    def stop(self):
+        if self.relay:
+            self.relay.stop()
+        self.engine.dispose()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return _WorkerDatabase(self, worker_ctx.data.get("request_id"))
+
+    @contextlib.contextmanager
+    def transaction(self, request_id=None):
+        with (self.lock or contextlib.nullcontext()):
+            with Session(self.engine, expire_on_commit=False) as session:
+                uow = UnitOfWork(session, self.container.service_name, self.outbox, self.processed, request_id)
+                with session.begin():
+                    yield uow
+        if uow.emitted and self.relay:
+            self.relay.wake()
+
+
+class _WorkerDatabase:
+    def __init__(self, provider: Database, request_id):
+        self._provider = provider
+        self._request_id = request_id
+
+    def transaction(self):
+        return self._provider.transaction(self._request_id)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def dumps(value) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)

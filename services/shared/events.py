@@ -1,0 +1,123 @@
+"""The event contracts: the envelope and every event's versioned payload.
+
+Events carry ids and pseudonymous facts only: never names, addresses, contact data or free text.
+Every string field is therefore constrained (an id, a code, an enum); `tests/unit/test_event_contracts.py`
+fails when a field is not. A change that is not backwards compatible gets a new schema_version; consumers
+select on (event_type, schema_version). The catalogue is documented in docs/events.md.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+
+from .municipalities import MUNICIPALITIES
+
+RESIDENCE_STATUSES = (
+    "asylum_procedure", "recognised_refugee", "subsidiary_protection", "temporary_protection",
+    "toleration", "residence_permit", "settlement_permit", "eu_freedom_of_movement", "other",
+)
+CASE_STATUSES = ("intake", "active", "paused", "closed")
+
+#: ISO 639-1/-2 codes: two or three lowercase letters.
+language_code = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}$"))
+
+
+def ags_field(**kwargs):
+    return fields.String(validate=validate.OneOf(sorted(MUNICIPALITIES), error="unknown municipality code"),
+                         **kwargs)
+
+
+def utc_datetime(**kwargs):
+    return fields.AwareDateTime(default_timezone=timezone.utc, format="iso", **kwargs)
+
+
+class EnvelopeSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    event_id = fields.UUID(required=True)
+    event_type = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z_]*$"))
+    schema_version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    occurred_at = utc_datetime(required=True)
+    municipality = ags_field(required=True)
+    producer = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z_]*$"))
+    request_id = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"))
+    payload = fields.Dict(required=True)
+
+
+class PayloadSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class PersonRegisteredV1(PayloadSchema):
+    person_id = fields.UUID(required=True)
+    municipality = ags_field(required=True)
+    arrival_date = fields.Date(required=True)
+    residence_status = fields.String(required=True, validate=validate.OneOf(RESIDENCE_STATUSES))
+    languages = fields.List(language_code, required=True)
+    birth_year = fields.Integer(required=True, strict=True, validate=validate.Range(min=1900, max=2100))
+
+
+class CaseOpenedV1(PayloadSchema):
+    case_id = fields.UUID(required=True)
+    person_id = fields.UUID(required=True)
+    municipality = ags_field(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(CASE_STATUSES))
+    opened_at = utc_datetime(required=True)
+
+
+class CaseAssignedV1(PayloadSchema):
+    case_id = fields.UUID(required=True)
+    person_id = fields.UUID(required=True)
+    municipality = ags_field(required=True)
+    #: pseudonymous staff id (the token's `sub`), not a name
+    assigned_to = fields.String(required=True, allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9._@:-]{1,128}$"))
+    team = fields.String(required=True, allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"))
+
+
+#: (producer, event_type, schema_version) -> payload schema. The producer is the nameko service whose
+#: `<producer>.events` exchange carries the event.
+CATALOGUE: dict[tuple[str, str, int], type[PayloadSchema]] = {
+    ("intake", "person_registered", 1): PersonRegisteredV1,
+    ("casework", "case_opened", 1): CaseOpenedV1,
+    ("casework", "case_assigned", 1): CaseAssignedV1,
+}
+
+
+def build_envelope(producer: str, event_type: str, municipality: str, payload: dict, *,
+                   schema_version: int = 1, request_id: str | None = None,
+                   occurred_at: datetime | None = None) -> dict:
+    """Validate the payload against the catalogue and return the envelope as JSON-ready data."""
+    try:
+        schema = CATALOGUE[(producer, event_type, schema_version)]()
+    except KeyError:
+        raise ValueError(f"{producer}.{event_type} v{schema_version} is not in the event catalogue") from None
+    data = schema.dump(payload)
+    errors = schema.validate(data)
+    if errors:
+        raise ValueError(f"{event_type} v{schema_version} payload invalid: {errors}")
+    envelope = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "schema_version": schema_version,
+        "occurred_at": (occurred_at or datetime.now(timezone.utc)).isoformat(),
+        "municipality": municipality,
+        "producer": producer,
+        "request_id": request_id,
+        "payload": data,
+    }
+    EnvelopeSchema().load(envelope)
+    return envelope
+
+
+def load_envelope(body) -> dict:
+    """Validate a received envelope and its payload; raises marshmallow.ValidationError."""
+    envelope = EnvelopeSchema().load(body)
+    key = (envelope["producer"], envelope["event_type"], envelope["schema_version"])
+    if key not in CATALOGUE:
+        raise ValidationError({"event_type": [f"unknown event {key}"]})
+    envelope["payload"] = CATALOGUE[key]().load(envelope["payload"])
+    return envelope

@@ -1,0 +1,118 @@
+"""The outbox relay: publishes committed outbox rows with publisher confirms, then marks them sent.
+
+Publishing is `mandatory`: a message no queue is bound for comes back (basic.return) and stays pending, so an
+event sent before its consumer's queue exists is retried instead of dropped. A row is marked sent only after
+the broker confirmed it; a crash between confirm and mark republishes it, which idempotent consumers absorb.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime, timedelta, timezone
+
+import eventlet
+from eventlet.event import Event
+from kombu import Connection, Producer
+from nameko.events import get_event_exchange
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+MAX_BACKOFF_SECONDS = 30
+
+
+class OutboxRelay:
+    def __init__(self, engine, outbox, amqp_uri: str, lock=None, poll_seconds: float = 1.0):
+        self.engine = engine
+        self.outbox = outbox
+        self.amqp_uri = amqp_uri
+        self.lock = lock
+        self.poll_seconds = poll_seconds
+        self._wake = Event()
+        self._running = True
+        self._connection = None
+        self._producer = None
+        self._returned: set[str] = set()
+
+    def wake(self):
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def stop(self):
+        self._running = False
+        self.wake()
+        self._disconnect()
+
+    def run(self):
+        failures = 0
+        while self._running:
+            try:
+                while self._running and self.flush() == BATCH:
+                    pass
+                failures = 0
+                timeout = self.poll_seconds
+            except Exception as exc:  # broker or database down: keep the rows, retry with backoff
+                failures += 1
+                timeout = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(failures, 6))
+                log.warning("outbox relay: %s (retry in %.1fs)", exc, timeout)
+                self._disconnect()
+            with eventlet.Timeout(timeout, False):
+                self._wake.wait()
+            self._wake = Event()
+
+    def flush(self) -> int:
+        """Publish one batch of due rows; returns how many rows it looked at."""
+        t = self.outbox.c
+        now = _now()
+        with (self.lock or contextlib.nullcontext()), Session(self.engine) as session, session.begin():
+            rows = session.execute(
+                select(t.id, t.event_id, t.exchange, t.routing_key, t.body, t.attempts)
+                .where(and_(t.sent_at.is_(None), or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now)))
+                .order_by(t.id).limit(BATCH)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return 0
+            producer = self._get_producer()
+            for row in rows:
+                self._returned.discard(row.event_id)
+                producer.publish(
+                    row.body, exchange=get_event_exchange(row.exchange[: -len(".events")], {}),
+                    routing_key=row.routing_key, mandatory=True, retry=False, serializer="json",
+                    message_id=row.event_id, delivery_mode=2,
+                    headers={"kim.event_type": row.routing_key},
+                )
+                if row.event_id in self._returned:
+                    # no queue is bound for it (yet): keep it, try again later
+                    delay = min(MAX_BACKOFF_SECONDS, 2 ** min(row.attempts, 5))
+                    session.execute(update(self.outbox).where(t.id == row.id).values(
+                        attempts=row.attempts + 1, next_attempt_at=now + timedelta(seconds=delay)))
+                    log.info("outbox: %s %s unroutable, retry in %ss", row.routing_key, row.event_id, delay)
+                else:
+                    session.execute(update(self.outbox).where(t.id == row.id).values(
+                        sent_at=_now(), attempts=row.attempts + 1))
+            return len(rows)
+
+    def _get_producer(self) -> Producer:
+        if self._producer is None:
+            self._connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True},
+                                          connect_timeout=5)
+            self._connection.ensure_connection(max_retries=1)
+            self._producer = Producer(self._connection.channel(), on_return=self._on_return)
+        return self._producer
+
+    def _on_return(self, exception, exchange, routing_key, message):
+        self._returned.add(message.properties.get("message_id"))
+
+    def _disconnect(self):
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.release()
+        self._connection = None
+        self._producer = None
+
+
+def _now():
+    return datetime.now(timezone.utc)

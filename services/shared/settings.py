@@ -1,0 +1,88 @@
+"""Settings from environment variables.
+
+Every setting can also be given in a nameko container config under the same name, which wins over the
+environment: tests run several containers in one process, each against its own vhost and database.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from .municipalities import MUNICIPALITIES, validate_ags_list
+
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+SECRET_FILE = "jwt-secret"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./data")
+    amqp_uri: str = DEFAULT_AMQP_URI
+    gateway_address: str = "127.0.0.1:8000"
+    jwt_secret: str | None = None
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    jwt_public_key_file: str | None = None
+    jwt_jwks_file: str | None = None
+    jwt_issuer: str = "kim-dev"
+    jwt_audience: str = "kim-api"
+    jwt_leeway: int = 30
+    municipalities: tuple[str, ...] = tuple(MUNICIPALITIES)
+    rpc_timeout: float = 5.0
+    max_body_bytes: int = 64 * 1024
+    cors_origins: tuple[str, ...] = ()
+    outbox_poll_seconds: float = 1.0
+    db_urls: Mapping[str, str] = field(default_factory=dict)
+
+    def db_url(self, service: str) -> str:
+        """`KIM_<SERVICE>_DB_URL`, else a SQLite file per service under the data folder."""
+        url = self.db_urls.get(service.upper())
+        if url:
+            return url
+        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, object] | None = None) -> "Settings":
+        env: dict[str, object] = dict(os.environ)
+        if overrides:
+            env.update({k: v for k, v in overrides.items() if v is not None})
+
+        def get(name, default=None):
+            value = env.get(name)
+            return default if value in (None, "") else value
+
+        data_dir = Path(str(get("KIM_DATA_DIR", "./data")))
+        secret = get("KIM_JWT_SECRET")
+        if secret is None and (data_dir / SECRET_FILE).exists():
+            # `kim up` keeps a generated development secret here.
+            secret = (data_dir / SECRET_FILE).read_text().strip()
+        municipalities = _split(str(get("KIM_MUNICIPALITIES", ""))) or tuple(MUNICIPALITIES)
+        validate_ags_list(municipalities, "KIM_MUNICIPALITIES")
+        db_urls = {
+            name[len("KIM_"):-len("_DB_URL")]: str(value)
+            for name, value in env.items()
+            if name.startswith("KIM_") and name.endswith("_DB_URL") and value
+        }
+        return cls(
+            data_dir=data_dir,
+            amqp_uri=str(get("AMQP_URI", DEFAULT_AMQP_URI)),
+            gateway_address=str(get("KIM_GATEWAY_ADDRESS", "127.0.0.1:8000")),
+            jwt_secret=secret,
+            jwt_algorithms=_split(str(get("KIM_JWT_ALGORITHMS", "HS256"))),
+            jwt_public_key_file=get("KIM_JWT_PUBLIC_KEY_FILE"),
+            jwt_jwks_file=get("KIM_JWT_JWKS_FILE"),
+            jwt_issuer=str(get("KIM_JWT_ISSUER", "kim-dev")),
+            jwt_audience=str(get("KIM_JWT_AUDIENCE", "kim-api")),
+            jwt_leeway=int(get("KIM_JWT_LEEWAY", 30)),
+            municipalities=municipalities,
+            rpc_timeout=float(get("KIM_RPC_TIMEOUT", 5.0)),
+            max_body_bytes=int(get("KIM_MAX_BODY_BYTES", 64 * 1024)),
+            cors_origins=_split(str(get("KIM_CORS_ORIGINS", ""))),
+            outbox_poll_seconds=float(get("KIM_OUTBOX_POLL_SECONDS", 1.0)),
+            db_urls=db_urls,
+        )
