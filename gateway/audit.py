@@ -5,17 +5,15 @@ import contextlib
 import re
 from datetime import datetime, timezone
 
-import eventlet.semaphore
 from nameko.extensions import DependencyProvider
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from services.shared.db import make_engine
+from services.shared.db import Transactions, make_engine
 from services.shared.errors import InvalidInput
 from services.shared.schemas import decode_cursor, encode_cursor
 from services.shared.settings import Settings
 
-from .models import AuditEntry
+from .models import AuditEntry, metadata
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -50,7 +48,7 @@ class AuditLog(DependencyProvider):
     def setup(self):
         settings = Settings.load(self.container.config)
         self.engine = make_engine(settings.db_url("gateway"))
-        self.lock = eventlet.semaphore.Semaphore(1) if self.engine.dialect.name == "sqlite" else None
+        self.transactions = Transactions(self.engine, "gateway", metadata)
 
     def stop(self):
         self.engine.dispose()
@@ -60,8 +58,8 @@ class AuditLog(DependencyProvider):
 
     @contextlib.contextmanager
     def _session(self):
-        with (self.lock or contextlib.nullcontext()), Session(self.engine) as session, session.begin():
-            yield session
+        with self.transactions() as uow:
+            yield uow.session
 
     def record(self, spec, caller, request, result, status: int) -> None:
         entry = AuditEntry(

@@ -7,7 +7,6 @@ outbox afterwards. So an event is published if and only if its transaction commi
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import uuid
 from datetime import datetime, timezone
@@ -121,31 +120,50 @@ class UnitOfWork:
         return True
 
 
+class Transactions:
+    """Opens units of work on one engine. Plain Python, so tests and scripts use it without nameko."""
+
+    def __init__(self, engine, producer: str, metadata: MetaData, on_emit=None):
+        self.engine = engine
+        self.producer = producer
+        self.outbox = metadata.tables.get("outbox")
+        self.processed = metadata.tables.get("processed_events")
+        self.on_emit = on_emit
+        # SQLite's own busy-wait would block the eventlet hub and deadlock: serialise with a green lock.
+        self.lock = eventlet.semaphore.Semaphore(1) if engine.dialect.name == "sqlite" else None
+
+    @contextlib.contextmanager
+    def __call__(self, request_id=None):
+        with (self.lock or contextlib.nullcontext()):
+            with Session(self.engine, expire_on_commit=False) as session:
+                uow = UnitOfWork(session, self.producer, self.outbox, self.processed, request_id)
+                with session.begin():
+                    yield uow
+        if uow.emitted and self.on_emit:
+            self.on_emit()
+
+
 class Database(DependencyProvider):
     """`with self.db.transaction() as uow:` in an entrypoint.
 
-    `metadata` is the service's metadata (which holds the platform tables). The database URL is
-    `KIM_<SERVICE>_DB_URL` or a SQLite file under `KIM_DATA_DIR`. With SQLite, transactions in one process
-    are serialised by a green lock: SQLite's own busy-wait would block the eventlet hub and deadlock.
+    `metadata` is the service's metadata (holding the platform tables). The URL is `KIM_<SERVICE>_DB_URL` or a
+    SQLite file under `KIM_DATA_DIR`. The outbox relay runs in the service's container.
     """
 
     def __init__(self, metadata: MetaData, relay: bool = True):
         self.metadata = metadata
-        self.outbox = metadata.tables.get("outbox")
-        self.processed = metadata.tables.get("processed_events")
-        self.with_relay = relay and self.outbox is not None
-        self.engine = None
+        self.with_relay = relay and "outbox" in metadata.tables
         self.relay = None
 
     def setup(self):
         settings = Settings.load(self.container.config)
-        self.url = settings.db_url(self.container.service_name)
-        self.engine = make_engine(self.url)
-        self.lock = eventlet.semaphore.Semaphore(1) if self.engine.dialect.name == "sqlite" else None
+        self.engine = make_engine(settings.db_url(self.container.service_name))
+        self.transactions = Transactions(self.engine, self.container.service_name, self.metadata)
         if self.with_relay:
             from .outbox import OutboxRelay
-            self.relay = OutboxRelay(self.engine, self.outbox, settings.amqp_uri, self.lock,
-                                     poll_seconds=settings.outbox_poll_seconds)
+            self.relay = OutboxRelay(self.engine, self.transactions.outbox, settings.amqp_uri,
+                                     self.transactions.lock, poll_seconds=settings.outbox_poll_seconds)
+            self.transactions.on_emit = self.relay.wake
 
     def start(self):
         if self.relay:
@@ -160,31 +178,17 @@ class Database(DependencyProvider):
         self.stop()
 
     def get_dependency(self, worker_ctx):
-        return _WorkerDatabase(self, worker_ctx.data.get("request_id"))
-
-    @contextlib.contextmanager
-    def transaction(self, request_id=None):
-        with (self.lock or contextlib.nullcontext()):
-            with Session(self.engine, expire_on_commit=False) as session:
-                uow = UnitOfWork(session, self.container.service_name, self.outbox, self.processed, request_id)
-                with session.begin():
-                    yield uow
-        if uow.emitted and self.relay:
-            self.relay.wake()
+        return WorkerDatabase(self.transactions, worker_ctx.data.get("request_id"))
 
 
-class _WorkerDatabase:
-    def __init__(self, provider: Database, request_id):
-        self._provider = provider
+class WorkerDatabase:
+    def __init__(self, transactions: Transactions, request_id=None):
+        self._transactions = transactions
         self._request_id = request_id
 
     def transaction(self):
-        return self._provider.transaction(self._request_id)
+        return self._transactions(self._request_id)
 
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-def dumps(value) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
