@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import eventlet
 from eventlet.event import Event
-from kombu import Connection, Producer
+from kombu import Connection, Exchange, Producer, Queue
 from nameko.events import get_event_exchange
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 MAX_BACKOFF_SECONDS = 30
+#: after this many unroutable tries (about two minutes: start-up races and rolling deploys are over), an event
+#: nobody subscribes to is parked in the durable `kim.unrouted` queue, from where an operator can replay it
+MAX_UNROUTABLE_ATTEMPTS = 8
+UNROUTED_EXCHANGE = Exchange("kim.unrouted", type="fanout", durable=True)
+UNROUTED_QUEUE = Queue("kim.unrouted", exchange=UNROUTED_EXCHANGE, durable=True)
 
 
 class OutboxRelay:
@@ -84,7 +89,15 @@ class OutboxRelay:
                     message_id=row.event_id, delivery_mode=2,
                     headers={"kim.event_type": row.routing_key},
                 )
-                if row.event_id in self._returned:
+                if row.event_id in self._returned and row.attempts + 1 >= MAX_UNROUTABLE_ATTEMPTS:
+                    producer.publish(row.body, exchange=UNROUTED_EXCHANGE, declare=[UNROUTED_QUEUE], routing_key="",
+                                     retry=False, serializer="json", message_id=row.event_id, delivery_mode=2,
+                                     headers={"kim.exchange": row.exchange, "kim.event_type": row.routing_key})
+                    session.execute(update(self.outbox).where(t.id == row.id).values(
+                        sent_at=_now(), attempts=row.attempts + 1))
+                    log.warning("outbox: %s %s has no subscriber, parked in %s", row.routing_key, row.event_id,
+                                UNROUTED_QUEUE.name)
+                elif row.event_id in self._returned:
                     # no queue is bound for it (yet): keep it, try again later
                     delay = min(MAX_BACKOFF_SECONDS, 2 ** min(row.attempts, 5))
                     session.execute(update(self.outbox).where(t.id == row.id).values(

@@ -1,0 +1,166 @@
+import eventlet
+
+eventlet.monkey_patch()  # first of all: nameko's pytest plugin no longer does it
+
+import time  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import psycopg2  # noqa: E402
+import pytest  # noqa: E402
+import requests  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from services.shared.auth import issue_token  # noqa: E402
+from services.shared.migrations import upgrade  # noqa: E402
+from services.shared.settings import Settings  # noqa: E402
+
+TEST_SECRET = "test-only-secret-0123456789abcdef0123456789abcdef"
+PG_ADMIN_DSN = "host=127.0.0.1 port=5432 dbname=postgres user=postgres"
+SERVICES = ("intake", "casework", "gateway")
+LUEDENSCHEID, MEINERZHAGEN, KIERSPE = "05962032", "05962036", "05962028"
+
+
+def person_body(**overrides):
+    body = {"given_name": "Olena", "family_name": "Testperson", "birth_date": "1988-04-17",
+            "municipality": LUEDENSCHEID, "arrival_date": "2026-10-02",
+            "residence_status": "temporary_protection", "languages": ["uk", "ru"],
+            "consents": [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:00Z"}]}
+    body.update(overrides)
+    return body
+
+
+def poll(fn, timeout=10.0, interval=0.05):
+    """Call fn until it returns something truthy; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def kim_env(monkeypatch, tmp_path):
+    for name in ("KIM_MUNICIPALITIES", "KIM_CORS_ORIGINS", "KIM_JWT_ALGORITHMS", "KIM_JWT_PUBLIC_KEY_FILE",
+                 "KIM_JWT_JWKS_FILE", *(f"KIM_{s.upper()}_DB_URL" for s in SERVICES)):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KIM_JWT_SECRET", TEST_SECRET)
+    monkeypatch.setenv("KIM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("KIM_OUTBOX_POLL_SECONDS", "0.2")
+    monkeypatch.setenv("KIM_RPC_TIMEOUT", "3")
+
+
+@pytest.fixture
+def settings():
+    return Settings.load()
+
+
+@pytest.fixture
+def make_token(settings):
+    def make(role="case_manager", municipalities=(LUEDENSCHEID,), sub=None, **kwargs):
+        return issue_token(settings, sub=sub or f"test-{role}", role=role, municipalities=list(municipalities),
+                           **kwargs)
+    return make
+
+
+@pytest.fixture
+def auth(make_token):
+    """Authorization headers for a role: auth("team_lead", [KIERSPE])."""
+    def headers(role="case_manager", municipalities=(LUEDENSCHEID,), **kwargs):
+        return {"Authorization": f"Bearer {make_token(role, municipalities, **kwargs)}"}
+    return headers
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_backend(request):
+    return request.param
+
+
+@pytest.fixture
+def db_urls(db_backend, tmp_path):
+    """A fresh, migrated database per service: SQLite files, or PostgreSQL databases dropped afterwards."""
+    if db_backend == "sqlite":
+        urls = {s: f"sqlite:///{tmp_path / f'{s}.db'}" for s in SERVICES}
+        created = []
+    else:
+        admin = psycopg2.connect(PG_ADMIN_DSN)
+        admin.autocommit = True
+        suffix = uuid.uuid4().hex[:10]
+        created = [f"kim_test_{s}_{suffix}" for s in SERVICES]
+        with admin.cursor() as cur:
+            for name in created:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        urls = {s: f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}" for s, name in zip(SERVICES, created)}
+    for service, url in urls.items():
+        upgrade(service, url)
+    yield urls
+    if created:
+        with admin.cursor() as cur:
+            for name in created:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def sqlite_urls(tmp_path):
+    urls = {s: f"sqlite:///{tmp_path / f'{s}.db'}" for s in SERVICES}
+    for service, url in urls.items():
+        upgrade(service, url)
+    return urls
+
+
+@dataclass
+class Stack:
+    base_url: str
+    config: dict
+    urls: dict
+    runner: object
+
+    def url(self, path):
+        return self.base_url + path
+
+    def count(self, service, table, where="1=1"):
+        engine = create_engine(self.urls[service])
+        try:
+            with engine.connect() as conn:
+                return conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}")).scalar_one()
+        finally:
+            engine.dispose()
+
+
+def stack_config(rabbit_config, web_config, urls):
+    config = {**rabbit_config, **web_config, "serializer": "json"}
+    config.update({f"KIM_{s.upper()}_DB_URL": url for s, url in urls.items()})
+    return config
+
+
+@pytest.fixture
+def start_stack(rabbit_config, web_config, runner_factory):
+    """Start some of the services (default all) in this process, over the real broker, in their own vhost."""
+    from gateway.service import GatewayService
+    from services.casework.service import CaseworkService
+    from services.intake.service import IntakeService
+
+    classes = {"intake": IntakeService, "casework": CaseworkService, "gateway": GatewayService}
+
+    def start(urls, services=SERVICES, **extra_config):
+        config = {**stack_config(rabbit_config, web_config, urls), **extra_config}
+        runner = runner_factory(config, *(classes[s] for s in services))
+        runner.start()
+        return Stack(f"http://{web_config['WEB_SERVER_ADDRESS']}", config, urls, runner)
+    return start
+
+
+@pytest.fixture
+def stack(start_stack, db_urls):
+    """The whole system (intake, casework, gateway) on the real broker and the db_backend's databases."""
+    return start_stack(db_urls)
+
+
+@pytest.fixture
+def http():
+    with requests.Session() as session:
+        yield session
