@@ -270,7 +270,12 @@ def _json_body(request):
     mimetype = request.mimetype
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise _UnsupportedMediaType()
-    raw = request.get_data(cache=True)
+    if request.content_length is None:  # chunked: read at most one byte past the limit
+        raw = request.environ["wsgi.input"].read(request.max_content_length + 1)
+        if len(raw) > request.max_content_length:
+            raise RequestEntityTooLarge()
+    else:
+        raw = request.get_data(cache=True)
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

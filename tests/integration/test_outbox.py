@@ -1,0 +1,175 @@
+"""The transactional outbox: nothing published for a rolled-back transaction; nothing lost when the broker is
+away; nothing published twice."""
+import socket
+
+import eventlet
+import pytest
+from kombu import Connection, Queue
+from nameko.events import get_event_exchange
+from sqlalchemy import select
+
+from services.intake import domain
+from services.intake.models import Person, metadata
+from services.intake.schemas import RegisterPersonSchema
+from services.shared.auth import caller_from_claims
+from services.shared.db import Transactions, make_engine
+from services.shared.outbox import OutboxRelay
+from tests.conftest import LUEDENSCHEID, person_body, poll
+
+pytestmark = pytest.mark.integration
+
+CALLER = caller_from_claims({"sub": "t", "role": "intake_officer", "municipalities": [LUEDENSCHEID]})
+
+
+@pytest.fixture
+def intake_db(db_urls):
+    engine = make_engine(db_urls["intake"])
+    yield Transactions(engine, "intake", metadata)
+    engine.dispose()
+
+
+@pytest.fixture
+def received(rabbit_config):
+    """Messages that reach a queue bound to person_registered, as a list that fills itself."""
+    messages = []
+    queue = Queue("test-person-registered", exchange=get_event_exchange("intake", {}),
+                  routing_key="person_registered", durable=False, auto_delete=False)
+    conn = Connection(rabbit_config["AMQP_URI"])
+    consumer = conn.Consumer([queue], callbacks=[lambda body, msg: (messages.append(body), msg.ack())])
+    consumer.declare()
+    consumer.consume()
+
+    def drain():
+        while True:
+            try:
+                conn.drain_events(timeout=0.1)
+            except socket.timeout:
+                eventlet.sleep(0.01)
+            except Exception:
+                return
+    worker = eventlet.spawn(drain)
+    yield messages
+    worker.kill()
+    conn.release()
+
+
+def register(transactions):
+    data = RegisterPersonSchema().load(person_body())
+    with transactions() as uow:
+        person = domain.register_person(uow.session, data, CALLER, (LUEDENSCHEID,))
+        uow.emit("person_registered", person.municipality, domain.person_registered(person))
+    return person
+
+
+def pending(transactions):
+    with transactions() as uow:
+        return uow.session.execute(select(uow.outbox.c.event_id).where(uow.outbox.c.sent_at.is_(None))).all()
+
+
+def test_failure_after_writing_leaves_neither_row_nor_event(intake_db, received, rabbit_config):
+    relay = OutboxRelay(intake_db.engine, intake_db.outbox, rabbit_config["AMQP_URI"], intake_db.lock, 0.1)
+    relay_thread = eventlet.spawn(relay.run)
+    with pytest.raises(RuntimeError):
+        with intake_db() as uow:
+            person = domain.register_person(uow.session, RegisterPersonSchema().load(person_body()), CALLER,
+                                            (LUEDENSCHEID,))
+            uow.emit("person_registered", person.municipality, domain.person_registered(person))
+            raise RuntimeError("the handler fails after writing")
+    eventlet.sleep(0.5)
+    with intake_db() as uow:
+        assert uow.session.scalar(select(Person.id)) is None
+        assert uow.session.execute(select(uow.outbox.c.id)).first() is None
+    assert received == []
+
+    register(intake_db)  # the relay works: a committed one is published
+    poll(lambda: len(received) == 1)
+    relay.stop()
+    relay_thread.kill()
+
+
+class Proxy:
+    """A TCP proxy in front of RabbitMQ that the test can switch off and on: the broker 'stops'."""
+
+    def __init__(self, target=("127.0.0.1", 5672)):
+        self.target = target
+        self.listener = eventlet.listen(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.pipes = []
+        self.acceptor = eventlet.spawn(self._accept)
+
+    def _accept(self):
+        while True:
+            client, _ = self.listener.accept()
+            if not self.up:
+                client.close()
+                continue
+            upstream = eventlet.connect(self.target)
+            self.pipes.append((client, upstream))
+            eventlet.spawn(self._pipe, client, upstream)
+            eventlet.spawn(self._pipe, upstream, client)
+
+    @staticmethod
+    def _pipe(source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.up = False
+        for client, upstream in self.pipes:
+            for s in (client, upstream):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.pipes = []
+
+    def start(self):
+        self.up = True
+
+    def close(self):
+        self.stop()
+        self.acceptor.kill()
+        self.listener.close()
+
+
+def test_event_published_after_the_broker_is_back_exactly_once(intake_db, received, rabbit_config):
+    proxy = Proxy()
+    uri = rabbit_config["AMQP_URI"].replace("localhost:5672", f"127.0.0.1:{proxy.port}")
+    assert str(proxy.port) in uri
+    relay = OutboxRelay(intake_db.engine, intake_db.outbox, uri, intake_db.lock, 0.1)
+    relay_thread = eventlet.spawn(relay.run)
+    try:
+        register(intake_db)
+        poll(lambda: len(received) == 1)  # the path works
+
+        proxy.stop()  # the broker is away
+        person = register(intake_db)
+        eventlet.sleep(1.5)
+        assert len(pending(intake_db)) == 1, "the event must stay in the outbox while the broker is away"
+        assert len(received) == 1
+
+        proxy.start()  # back
+        poll(lambda: len(received) == 2, timeout=20)
+        poll(lambda: not pending(intake_db))
+        eventlet.sleep(1.0)
+        assert len(received) == 2, "published exactly once"
+        assert received[1]["payload"]["person_id"] == person.id
+        with intake_db() as uow:
+            assert len(uow.session.execute(select(uow.outbox.c.id)).all()) == 2
+    finally:
+        relay.stop()
+        relay_thread.kill()
+        proxy.close()
