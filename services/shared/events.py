@@ -30,7 +30,8 @@ def ags_field(**kwargs):
 
 
 def utc_datetime(**kwargs):
-    return fields.AwareDateTime(default_timezone=timezone.utc, format="iso", **kwargs)
+    """ISO 8601 with an explicit offset: a time without one is ambiguous and refused."""
+    return fields.AwareDateTime(format="iso", **kwargs)
 
 
 class EnvelopeSchema(Schema):
