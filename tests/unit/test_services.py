@@ -1,0 +1,170 @@
+"""Each service entrypoint, through nameko's own test tools, on a real (SQLite) database."""
+import uuid
+from datetime import date
+
+import pytest
+from nameko.testing.services import entrypoint_hook, worker_factory
+from sqlalchemy import func, select
+
+from services.casework import models as casework_models
+from services.casework.service import CaseworkService
+from services.intake import models as intake_models
+from services.intake.service import IntakeService
+from services.shared.auth import caller_from_claims
+from services.shared.db import Transactions, WorkerDatabase, make_engine
+from services.shared.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
+from services.shared.events import build_envelope, load_envelope
+from tests.conftest import KIERSPE, LUEDENSCHEID, MEINERZHAGEN, person_body
+
+
+class StubCaller:
+    def __init__(self, role="case_manager", municipalities=(LUEDENSCHEID,), sub="cm-1", team=None):
+        self.caller = caller_from_claims({"sub": sub, "role": role, "municipalities": list(municipalities),
+                                          "team": team})
+
+    def require(self, permission):
+        return self.caller.require(permission)
+
+
+@pytest.fixture
+def intake_tx(sqlite_urls):
+    engine = make_engine(sqlite_urls["intake"])
+    yield Transactions(engine, "intake", intake_models.metadata)
+    engine.dispose()
+
+
+@pytest.fixture
+def casework_tx(sqlite_urls):
+    engine = make_engine(sqlite_urls["casework"])
+    yield Transactions(engine, "casework", casework_models.metadata)
+    engine.dispose()
+
+
+def count(tx, table):
+    with tx() as uow:
+        return uow.session.scalar(select(func.count()).select_from(table))
+
+
+def outbox_bodies(tx):
+    with tx() as uow:
+        return [row.body for row in uow.session.execute(select(uow.outbox.c.body).order_by(uow.outbox.c.id))]
+
+
+def intake(tx, settings, **caller):
+    return worker_factory(IntakeService, db=WorkerDatabase(tx), caller=StubCaller(**caller), settings=settings)
+
+
+# intake ----------------------------------------------------------------------------------------------------
+
+
+def test_register_person_stores_and_announces_pseudonymously(intake_tx, settings):
+    person = intake(intake_tx, settings, role="intake_officer").register_person(person_body())
+    assert uuid.UUID(person["id"]) and person["consents"][0]["purpose"] == "case_management"
+    assert count(intake_tx, intake_models.Person.__table__) == 1
+    (event,) = outbox_bodies(intake_tx)
+    assert event["event_type"] == "person_registered" and event["municipality"] == LUEDENSCHEID
+    assert event["payload"] == {"person_id": person["id"], "municipality": LUEDENSCHEID,
+                                "arrival_date": "2026-10-02", "residence_status": "temporary_protection",
+                                "languages": ["uk", "ru"], "birth_year": 1988}
+
+
+def test_register_person_refuses_roles_and_towns(intake_tx, settings):
+    with pytest.raises(Forbidden):
+        intake(intake_tx, settings, role="analyst").register_person(person_body())
+    with pytest.raises(Forbidden):
+        intake(intake_tx, settings, municipalities=(KIERSPE,)).register_person(person_body())
+    with pytest.raises(InvalidInput) as error:
+        intake(intake_tx, settings.__class__.load({"KIM_MUNICIPALITIES": MEINERZHAGEN})).register_person(
+            person_body())
+    assert "municipality" in error.value.fields
+    assert count(intake_tx, intake_models.Person.__table__) == 0 and outbox_bodies(intake_tx) == []
+
+
+def test_get_person_of_another_town_is_not_found(intake_tx, settings):
+    person = intake(intake_tx, settings).register_person(person_body())
+    assert intake(intake_tx, settings).get_person(person["id"])["family_name"] == "Testperson"
+    with pytest.raises(NotFound):
+        intake(intake_tx, settings, municipalities=(MEINERZHAGEN,)).get_person(person["id"])
+    with pytest.raises(NotFound):
+        intake(intake_tx, settings).get_person(str(uuid.uuid4()))
+
+
+def test_register_person_through_the_container_reads_the_caller_from_the_context(
+        rabbit_config, container_factory, sqlite_urls, make_token):
+    container = container_factory(IntakeService, {**rabbit_config, "KIM_INTAKE_DB_URL": sqlite_urls["intake"]})
+    container.start()
+    with entrypoint_hook(container, "register_person",
+                         context_data={"auth_token": make_token("intake_officer")}) as register:
+        assert register(person_body())["municipality"] == LUEDENSCHEID
+    with entrypoint_hook(container, "register_person") as register:
+        with pytest.raises(Exception) as error:
+            register(person_body())
+        assert "Unauthenticated" in type(error.value).__name__
+
+
+# casework --------------------------------------------------------------------------------------------------
+
+
+def registered(person_id=None, municipality=LUEDENSCHEID):
+    return load_envelope(build_envelope("intake", "person_registered", municipality, {
+        "person_id": person_id or uuid.uuid4(), "municipality": municipality,
+        "arrival_date": date(2026, 10, 2), "residence_status": "toleration",
+        "languages": ["ar"], "birth_year": 1990}))
+
+
+def casework(tx, **caller):
+    return worker_factory(CaseworkService, db=WorkerDatabase(tx), caller=StubCaller(**caller))
+
+
+def test_open_case_is_idempotent(casework_tx):
+    service = casework(casework_tx)
+    event = registered()
+    case_id = service.open_case(event)
+    assert case_id is not None
+    assert service.open_case(event) is None  # redelivery
+    assert service.open_case(registered(event["payload"]["person_id"])) is None  # same person, new event
+    assert count(casework_tx, casework_models.Case.__table__) == 1
+    (opened,) = outbox_bodies(casework_tx)
+    assert opened["event_type"] == "case_opened" and opened["payload"]["case_id"] == case_id
+    assert service.get_case(case_id)["status"] == "intake"
+
+
+def test_case_manager_sees_own_team_and_unassigned_cases(casework_tx):
+    lead = casework(casework_tx, role="team_lead", sub="lead")
+    ids = [lead.open_case(registered()) for _ in range(4)]
+    lead.assign_case(ids[0], 1, {"assigned_to": "cm-1", "team": None})
+    lead.assign_case(ids[1], 1, {"assigned_to": "cm-2", "team": "north"})
+    lead.assign_case(ids[2], 1, {"assigned_to": "cm-3", "team": "south"})
+    # ids[3] stays unassigned
+    seen = {c["id"] for c in casework(casework_tx, team="north").list_cases({"limit": 100})["items"]}
+    assert seen == {ids[0], ids[1], ids[3]}
+    with pytest.raises(NotFound):
+        casework(casework_tx, team="north").get_case(ids[2])
+    assert len(lead.list_cases({})["items"]) == 4
+
+
+def test_list_cases_pages_with_a_cursor(casework_tx):
+    service = casework(casework_tx)
+    ids = {service.open_case(registered()) for _ in range(5)}
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = service.list_cases({"limit": 2, **({"cursor": cursor} if cursor else {})})
+        seen += [c["id"] for c in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert pages == 3 and len(seen) == 5 and set(seen) == ids
+    with pytest.raises(InvalidInput):
+        service.list_cases({"cursor": "bm9wZQ"})
+
+
+def test_assign_case_needs_the_current_version(casework_tx):
+    lead = casework(casework_tx, role="team_lead", sub="lead")
+    case_id = lead.open_case(registered())
+    assert lead.assign_case(case_id, 1, {"assigned_to": "cm-1", "team": "north"})["version"] == 2
+    with pytest.raises(PreconditionFailed):
+        lead.assign_case(case_id, 1, {"assigned_to": "cm-2", "team": "north"})
+    with pytest.raises(Forbidden):
+        casework(casework_tx).assign_case(case_id, 2, {"assigned_to": "cm-1", "team": None})
+    assert [b["event_type"] for b in outbox_bodies(casework_tx)] == ["case_opened", "case_assigned"]
