@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from services.shared.db import Transactions, make_engine
 from services.shared.errors import InvalidInput
+from services.shared.municipalities import MUNICIPALITIES
 from services.shared.schemas import decode_cursor, encode_cursor
 from services.shared.settings import Settings
 
@@ -35,6 +36,8 @@ def subject_of(audit, request, result) -> dict:
         ids["person_id"] = data.get("person_id")
     elif audit.subject == "cases":
         ids["person_id"] = request.args.get("person_id")
+        items = data.get("items") or [{}]
+        ids["municipality"] = items[0].get("municipality")
     ids["person_id"] = _uuid_or_none(ids["person_id"])
     ids["case_id"] = _uuid_or_none(ids["case_id"])
     if not (isinstance(ids["municipality"], str) and re.fullmatch(r"\d{8}", ids["municipality"])):
@@ -62,10 +65,13 @@ class AuditLog(DependencyProvider):
             yield uow.session
 
     def record(self, spec, caller, request, result, status: int) -> None:
+        subject = subject_of(spec.audit, request, result)
+        if subject["municipality"] is None and len(caller.municipalities) == 1:
+            # e.g. a refused read: file it under the caller's only town, so that town's DPO sees it
+            (subject["municipality"],) = caller.municipalities
         entry = AuditEntry(
             at=datetime.now(timezone.utc), actor=caller.sub, role=caller.role.value, action=spec.audit.action,
-            purpose=spec.audit.purpose, request_id=request.request_id, status=status,
-            **subject_of(spec.audit, request, result),
+            purpose=spec.audit.purpose, request_id=request.request_id, status=status, **subject,
         )
         with self._session() as session:
             session.add(entry)
@@ -78,8 +84,11 @@ class AuditLog(DependencyProvider):
             stmt = stmt.where(AuditEntry.person_id == str(person_id))
         if case_id:
             stmt = stmt.where(AuditEntry.case_id == str(case_id))
-        # entries of another tenant stay invisible; entries without a municipality (failed reads) are shown
-        stmt = stmt.where((AuditEntry.municipality.in_(sorted(municipalities))) | AuditEntry.municipality.is_(None))
+        # another tenant's entries stay invisible; entries of no known town only to district-wide tokens
+        visible = AuditEntry.municipality.in_(sorted(municipalities))
+        if set(MUNICIPALITIES) <= set(municipalities):
+            visible = visible | AuditEntry.municipality.is_(None)
+        stmt = stmt.where(visible)
         if cursor:
             (after,) = decode_cursor(cursor, 1)
             if not isinstance(after, int):

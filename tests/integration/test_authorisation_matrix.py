@@ -1,0 +1,103 @@
+"""The authorisation matrix, generated from the gateway's route table: every route × every role × own/other
+municipality × no/expired/forged/alg=none/wrong-audience token, asserting the exact status."""
+import time
+
+import jwt
+import pytest
+
+from gateway.http import ROUTES, Route
+from gateway.service import GatewayService
+from services.shared.auth import ROLE_PERMISSIONS, Role
+from tests.conftest import LUEDENSCHEID, MEINERZHAGEN, TEST_SECRET, person_body, poll
+
+pytestmark = pytest.mark.integration
+
+OWN, OTHER = LUEDENSCHEID, MEINERZHAGEN
+BAD_TOKENS = ("none", "expired", "forged", "alg_none", "wrong_audience")
+OBJECT_ROUTES = {"get_person", "get_case", "assign_case"}  # another town's object answers 404
+SUCCESS = {"create_person": 201}
+
+
+def token_for(kind, role="team_lead"):
+    now = int(time.time())
+    claims = {"sub": "m", "role": role, "municipalities": [OWN], "iss": "kim-dev", "aud": "kim-api",
+              "nbf": now, "exp": now + 600, "provider_id": "provider-1"}
+    if kind == "expired":
+        claims["exp"] = now - 3600
+    if kind == "wrong_audience":
+        claims["aud"] = "another-api"
+    if kind == "alg_none":
+        return jwt.encode(claims, None, algorithm="none")
+    secret = "forged-secret-forged-secret-forged-secret" if kind == "forged" else TEST_SECRET
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def expected_status(route, role, town):
+    if route.permission not in ROLE_PERMISSIONS[role]:
+        return 403
+    if town == OTHER and route.name in OBJECT_ROUTES:
+        return 404
+    if town == OTHER and route.name == "create_person":
+        return 403  # may not register for a town outside the token
+    return SUCCESS.get(route.name, 200)
+
+
+@pytest.fixture
+def world(start_stack, sqlite_urls, http, auth):
+    stack = start_stack(sqlite_urls)
+    lead = auth("team_lead", [OWN])
+    person = http.post(stack.url("/v1/persons"), json=person_body(municipality=OWN), headers=lead).json()
+    case = poll(lambda: http.get(stack.url("/v1/cases"), params={"person_id": person["id"]},
+                                 headers=lead).json()["items"])[0]
+    return stack, person, case
+
+
+def call(http, stack, route, headers, person, case):
+    path = route.path.replace("<person_id>", person["id"]).replace("<case_id>", case["id"])
+    path = path.replace("<asset>", "swagger-ui.css")
+    if route.name == "create_person":
+        return http.post(stack.url(path), json=person_body(municipality=OWN), headers=headers)
+    if route.name == "assign_case":
+        version = http.get(stack.url(path), headers=_lead_headers()).headers["ETag"]
+        return http.patch(stack.url(path), json={"assigned_to": None, "team": None},
+                          headers={**headers, "If-Match": version})
+    params = {"person_id": person["id"]} if route.name in ("list_cases", "read_audit") else None
+    return http.request(route.method, stack.url(path), params=params, headers=headers)
+
+
+def _lead_headers():
+    return {"Authorization": f"Bearer {token_for('valid')}"}
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[r.name for r in ROUTES])
+def test_route_authorisation(world, http, auth, route):
+    stack, person, case = world
+    wrong = []
+    if route.permission is None:
+        response = call(http, stack, route, {}, person, case)
+        if response.status_code != 200:
+            wrong.append(("public", response.status_code))
+    else:
+        for role in Role:
+            for town in (OWN, OTHER):
+                headers = auth(role.value, [town], provider_id="provider-1" if role is Role.PARTNER else None)
+                response = call(http, stack, route, headers, person, case)
+                if response.status_code != expected_status(route, role, town):
+                    wrong.append((role.value, town, response.status_code, expected_status(route, role, town)))
+                elif town == OTHER and response.status_code == 200 and "items" in response.json():
+                    if response.json()["items"]:
+                        wrong.append((role.value, town, "sees another town's items"))
+        for kind in BAD_TOKENS:
+            headers = {} if kind == "none" else {"Authorization": f"Bearer {token_for(kind)}"}
+            response = call(http, stack, route, headers, person, case)
+            if response.status_code != 401:
+                wrong.append((kind, response.status_code, 401))
+            elif response.headers["Content-Type"] != "application/problem+json":
+                wrong.append((kind, "not a problem+json"))
+    assert wrong == []
+
+
+def test_route_table_covers_every_http_entrypoint():
+    declared = {name for name, member in vars(GatewayService).items()
+                if callable(member) and any(isinstance(e, Route) for e in getattr(member, "nameko_entrypoints", ()))}
+    assert declared == {r.name for r in ROUTES}
