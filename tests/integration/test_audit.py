@@ -1,0 +1,117 @@
+"""Every route that touches personal data leaves exactly one audit entry; the log is append-only."""
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from gateway.http import ROUTES
+from gateway.service import GatewayService  # noqa: F401  (fills ROUTES)
+from tests.conftest import LUEDENSCHEID, MEINERZHAGEN, person_body, poll
+
+pytestmark = pytest.mark.integration
+
+AUDITED = [r for r in ROUTES if r.audit is not None]
+
+
+def entries(stack):
+    engine = create_engine(stack.urls["gateway"])
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(text("SELECT * FROM audit_entries ORDER BY id"))]
+    engine.dispose()
+    return rows
+
+
+def test_personal_data_routes_are_audited():
+    assert {r.name for r in AUDITED} >= {"create_person", "get_person", "list_cases", "get_case", "assign_case"}
+
+
+@pytest.fixture
+def world(stack, http, auth):
+    lead = auth("team_lead", [LUEDENSCHEID], sub="lead-1")
+    response = http.post(stack.url("/v1/persons"), json=person_body(), headers=lead)
+    person = response.json()
+    case = poll(lambda: http.get(stack.url("/v1/cases"), params={"person_id": person["id"]},
+                                 headers=lead).json()["items"])[0]
+    return stack, person, case, lead
+
+
+@pytest.mark.parametrize("route", AUDITED, ids=[r.name for r in AUDITED])
+def test_each_call_leaves_exactly_one_entry(world, http, route):
+    stack, person, case, lead = world
+    before = entries(stack)
+    path = route.path.replace("<person_id>", person["id"]).replace("<case_id>", case["id"])
+    headers = {**lead, "X-Request-ID": f"audit-{route.name}"}
+    if route.method == "POST":
+        response = http.post(stack.url(path), json=person_body(), headers=headers)
+    elif route.method == "PATCH":
+        etag = http.get(stack.url(path), headers=lead).headers["ETag"]
+        before = entries(stack)
+        response = http.patch(stack.url(path), json={"assigned_to": "cm-7", "team": None},
+                              headers={**headers, "If-Match": etag})
+    else:
+        response = http.get(stack.url(path), params={"person_id": person["id"]} if "<" not in route.path else None,
+                            headers=headers)
+    assert response.status_code in (200, 201), response.text
+    new = entries(stack)[len(before):]
+    assert len(new) == 1
+    entry = new[0]
+    assert entry["action"] == route.audit.action and entry["actor"] == "lead-1" and entry["role"] == "team_lead"
+    assert entry["request_id"] == f"audit-{route.name}" and entry["status"] == response.status_code
+    assert entry["municipality"] == LUEDENSCHEID and entry["purpose"] == "case_management"
+    expected_person = response.json()["id"] if route.name == "create_person" else person["id"]
+    assert entry["person_id"] == expected_person
+    # ids only: nothing of the person's data is in the log
+    assert "Testperson" not in repr(entry) and "Olena" not in repr(entry)
+
+
+def test_refused_read_is_audited_too(world, http, auth):
+    stack, person, case, lead = world
+    before = len(entries(stack))
+    other = auth("case_manager", [MEINERZHAGEN], sub="snoop")
+    assert http.get(stack.url(f"/v1/persons/{person['id']}"), headers=other).status_code == 404
+    (entry,) = entries(stack)[before:]
+    assert entry["actor"] == "snoop" and entry["status"] == 404 and entry["municipality"] == MEINERZHAGEN
+
+
+def test_dpo_reads_the_log_of_their_town_only(world, http, auth):
+    stack, person, case, lead = world
+    own = http.get(stack.url("/v1/audit"), params={"person_id": person["id"]},
+                   headers=auth("data_protection_officer", [LUEDENSCHEID]))
+    assert own.status_code == 200
+    actions = [e["action"] for e in own.json()["items"]]
+    assert actions[0] == "person.create" and "case.list" in actions
+    other = http.get(stack.url("/v1/audit"), params={"person_id": person["id"]},
+                     headers=auth("data_protection_officer", [MEINERZHAGEN]))
+    assert other.json()["items"] == []
+    assert http.get(stack.url("/v1/audit"), params={"person_id": person["id"]},
+                    headers=auth("case_manager")).status_code == 403
+    missing = http.get(stack.url("/v1/audit"), headers=auth("district_admin"))
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "person_id"
+
+
+def test_audit_log_pages(world, http, auth):
+    stack, person, case, lead = world
+    for _ in range(4):
+        http.get(stack.url(f"/v1/persons/{person['id']}"), headers=lead)
+    dpo = auth("data_protection_officer", [LUEDENSCHEID])
+    seen, cursor = [], None
+    while True:
+        params = {"person_id": person["id"], "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = http.get(stack.url("/v1/audit"), params=params, headers=dpo).json()
+        seen += [e["id"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) == len([e for e in entries(stack) if e["person_id"] == person["id"]])
+
+
+def test_audit_log_is_append_only(world):
+    stack = world[0]
+    engine = create_engine(stack.urls["gateway"])
+    try:
+        for statement in ("UPDATE audit_entries SET actor = 'someone-else'", "DELETE FROM audit_entries"):
+            with pytest.raises(DBAPIError):
+                with engine.begin() as conn:
+                    conn.execute(text(statement))
+    finally:
+        engine.dispose()
+    assert all(e["actor"] == "lead-1" for e in entries(stack))
