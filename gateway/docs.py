@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import mimetypes
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -15,10 +14,10 @@ from services.shared.errors import NotFound
 
 from .http import ROUTES, RouteSpec
 from .problems import ProblemSchema
+from .schemas import DOC_ASSETS
 
 API_VERSION = "1.0.0"
-ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png",
-          "index.css")
+CONTENT_TYPES = {"css": "text/css", "js": "text/javascript", "png": "image/png"}
 INDEX = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>KIM API</title>
 <link rel="stylesheet" href="/docs/swagger-ui.css"><link rel="stylesheet" href="/docs/index.css">
@@ -79,14 +78,14 @@ def build_spec() -> dict:
             operation["requestBody"] = {"required": True,
                                         "content": {"application/json": {"schema": route.body}}}
         for status, schema in route.responses.items():
-            if isinstance(schema, tuple):
-                content_type, description = schema
-                body = {"schema": {"type": "string"}}
+            if isinstance(schema, tuple):  # (content type or types, description): not JSON
+                content_types, description = schema
+                content = {ct: {"schema": {"type": "string"}}
+                           for ct in ([content_types] if isinstance(content_types, str) else content_types)}
             else:
-                content_type, description = "application/json", schema.__name__.removesuffix("Schema")
-                body = {"schema": schema}
-            operation["responses"][str(status)] = {"description": description,
-                                                   "content": {content_type: body}}
+                description = schema.__name__.removesuffix("Schema")
+                content = {"application/json": {"schema": schema}}
+            operation["responses"][str(status)] = {"description": description, "content": content}
         for status, description in _errors_for(route).items():
             operation["responses"].setdefault(str(status), {
                 "description": description,
@@ -108,10 +107,10 @@ def index_html() -> str:
 
 def asset(name: str) -> Response:
     if name == "kim-init.js":
-        return Response(INIT_JS, content_type="text/javascript")
-    if name not in ASSETS:  # a fixed list: no path ever reaches the file system
+        return Response(INIT_JS, content_type=CONTENT_TYPES["js"])
+    if name not in DOC_ASSETS:  # a fixed list: no path ever reaches the file system
         raise NotFound(f"no asset {name}")
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    content_type = CONTENT_TYPES[name.rsplit(".", 1)[-1]]
     response = Response(swagger_ui_path.joinpath(name).read_bytes(), content_type=content_type)
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response

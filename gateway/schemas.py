@@ -6,6 +6,9 @@ from marshmallow import RAISE, Schema, fields, validate
 from services.shared.events import utc_datetime
 from services.shared.schemas import PageQuerySchema
 
+DOC_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png",
+              "index.css", "kim-init.js")
+
 
 class AuditQuerySchema(PageQuerySchema):
     class Meta:
@@ -48,4 +51,4 @@ class CasePathSchema(Schema):
 
 
 class AssetPathSchema(Schema):
-    asset = fields.String(required=True)
+    asset = fields.String(required=True, validate=validate.OneOf(DOC_ASSETS))

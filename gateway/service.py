@@ -134,6 +134,6 @@ class GatewayService:
         return Response(docs.index_html(), content_type="text/html")
 
     @route("GET", "/docs/<asset>", summary="An asset of the documentation page", path_params=AssetPathSchema,
-           responses={200: ("application/octet-stream", "asset")}, rpc=False)
+           responses={200: (("text/css", "text/javascript", "image/png"), "asset")}, rpc=False)
     def docs_asset(self, request, asset):
         return docs.asset(asset)

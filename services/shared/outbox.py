@@ -69,44 +69,71 @@ class OutboxRelay:
 
     def flush(self) -> int:
         """Publish one batch of due rows; returns how many rows it looked at."""
+        if self.lock is None:
+            # PostgreSQL: the rows stay locked (SKIP LOCKED) while they are published, so that replicas of a
+            # service never publish the same row
+            with Session(self.engine) as session, session.begin():
+                rows = self._due(session)
+                self._publish_and_mark(rows, lambda outcomes: self._mark(session, outcomes))
+            return len(rows)
+        # SQLite: one relay per process; the green lock is held for the reads and writes, not the publishes
+        with self.lock, Session(self.engine) as session, session.begin():
+            rows = self._due(session)
+
+        def mark(outcomes):
+            with self.lock, Session(self.engine) as session, session.begin():
+                self._mark(session, outcomes)
+        self._publish_and_mark(rows, mark)
+        return len(rows)
+
+    def _due(self, session):
         t = self.outbox.c
         now = _now()
-        with (self.lock or contextlib.nullcontext()), Session(self.engine) as session, session.begin():
-            rows = session.execute(
-                select(t.id, t.event_id, t.exchange, t.routing_key, t.body, t.attempts)
-                .where(and_(t.sent_at.is_(None), or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now)))
-                .order_by(t.id).limit(BATCH)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if not rows:
-                return 0
-            producer = self._get_producer()
+        return session.execute(
+            select(t.id, t.event_id, t.exchange, t.routing_key, t.body, t.attempts)
+            .where(and_(t.sent_at.is_(None), or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now)))
+            .order_by(t.id).limit(BATCH)
+            .with_for_update(skip_locked=True)
+        ).all()
+
+    def _publish_and_mark(self, rows, mark):
+        """Publish rows in order; mark the outcomes of those that got through, also when one fails."""
+        outcomes = []
+        try:
             for row in rows:
-                self._returned.discard(row.event_id)
-                producer.publish(
-                    row.body, exchange=get_event_exchange(row.exchange[: -len(".events")], {}),
-                    routing_key=row.routing_key, mandatory=True, retry=False, serializer="json",
-                    message_id=row.event_id, delivery_mode=2,
-                    headers={"kim.event_type": row.routing_key},
-                )
-                if row.event_id in self._returned and row.attempts + 1 >= MAX_UNROUTABLE_ATTEMPTS:
-                    producer.publish(row.body, exchange=UNROUTED_EXCHANGE, declare=[UNROUTED_QUEUE], routing_key="",
-                                     retry=False, serializer="json", message_id=row.event_id, delivery_mode=2,
-                                     headers={"kim.exchange": row.exchange, "kim.event_type": row.routing_key})
-                    session.execute(update(self.outbox).where(t.id == row.id).values(
-                        sent_at=_now(), attempts=row.attempts + 1))
-                    log.warning("outbox: %s %s has no subscriber, parked in %s", row.routing_key, row.event_id,
-                                UNROUTED_QUEUE.name)
-                elif row.event_id in self._returned:
-                    # no queue is bound for it (yet): keep it, try again later
-                    delay = min(MAX_BACKOFF_SECONDS, 2 ** min(row.attempts, 5))
-                    session.execute(update(self.outbox).where(t.id == row.id).values(
-                        attempts=row.attempts + 1, next_attempt_at=now + timedelta(seconds=delay)))
-                    log.info("outbox: %s %s unroutable, retry in %ss", row.routing_key, row.event_id, delay)
-                else:
-                    session.execute(update(self.outbox).where(t.id == row.id).values(
-                        sent_at=_now(), attempts=row.attempts + 1))
-            return len(rows)
+                outcomes.append((row, self._publish(row)))
+        finally:
+            if outcomes:
+                mark(outcomes)
+
+    def _publish(self, row) -> str:
+        producer = self._get_producer()
+        exchange = get_event_exchange(row.exchange[: -len(".events")], {})
+        self._returned.discard(row.event_id)
+        producer.publish(row.body, exchange=exchange, declare=[exchange], routing_key=row.routing_key,
+                         mandatory=True, retry=False, serializer="json", message_id=row.event_id, delivery_mode=2,
+                         headers={"kim.event_type": row.routing_key})
+        if row.event_id not in self._returned:
+            return "sent"
+        if row.attempts + 1 < MAX_UNROUTABLE_ATTEMPTS:
+            return "retry"  # no queue is bound for it (yet): try again later
+        producer.publish(row.body, exchange=UNROUTED_EXCHANGE, declare=[UNROUTED_QUEUE], routing_key="",
+                         retry=False, serializer="json", message_id=row.event_id, delivery_mode=2,
+                         headers={"kim.exchange": row.exchange, "kim.event_type": row.routing_key})
+        log.warning("outbox: %s %s has no subscriber, parked in %s", row.routing_key, row.event_id,
+                    UNROUTED_QUEUE.name)
+        return "sent"
+
+    def _mark(self, session, outcomes):
+        t = self.outbox.c
+        now = _now()
+        for row, outcome in outcomes:
+            if outcome == "sent":
+                values = {"sent_at": now, "attempts": row.attempts + 1}
+            else:
+                delay = min(MAX_BACKOFF_SECONDS, 2 ** min(row.attempts, 5))
+                values = {"attempts": row.attempts + 1, "next_attempt_at": now + timedelta(seconds=delay)}
+            session.execute(update(self.outbox).where(t.id == row.id).values(**values))
 
     def _get_producer(self) -> Producer:
         if self._producer is None:

@@ -47,6 +47,10 @@ def test_register_person_opens_exactly_one_case(stack, http, auth):
     # subscriber's queue exists (none in this test)
     poll(lambda: stack.count("intake", "outbox", "sent_at IS NULL") == 0)
     assert stack.count("intake", "outbox") == 1 and stack.count("casework", "outbox") == 1
+    # the relay tried it: it declared casework's exchange itself and the broker returned the message
+    poll(lambda: stack.count("casework", "outbox", "attempts >= 1 AND next_attempt_at IS NOT NULL"))
+    with Connection(stack.config["AMQP_URI"]) as conn:
+        get_event_exchange("casework", {})(conn.channel()).declare(passive=True)
 
 
 def test_duplicate_event_changes_nothing(stack, http, auth):

@@ -1,0 +1,336 @@
+"""What the benchmarks share: a fresh RabbitMQ vhost and data folder, the KIM system and the echo floor as
+subprocesses, a cheap threaded HTTP load generator and the percentile maths.
+
+`python bench/common.py serve echo_rpc|echo_http` runs one echo-floor service (what `kim run` is to KIM).
+The benchmark process itself never imports nameko or monkey-patches: its threads are plain OS threads.
+"""
+from __future__ import annotations
+
+import base64
+import collections
+import contextlib
+import http.client
+import itertools
+import json
+import math
+import os
+import queue
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+BROKER = os.environ.get("BENCH_BROKER", "guest:guest@127.0.0.1")
+MANAGEMENT_URL = os.environ.get("BENCH_RABBITMQ_API", "http://127.0.0.1:15672/api")
+KIM = str(Path(sys.executable).with_name("kim"))  # the venv's `kim`, beside the python running us
+MUNICIPALITY = "05962032"
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr, so `--json` output on stdout stays clean."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# the broker: one throw-away vhost per run ---------------------------------------------------------------
+
+def _management(method: str, path: str, body: dict | None = None) -> None:
+    user = BROKER.split("@")[0]
+    request = urllib.request.Request(
+        f"{MANAGEMENT_URL}/{path}", method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json",
+                 "Authorization": "Basic " + base64.b64encode(user.encode()).decode()})
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def _vhost(action: str, name: str) -> None:
+    """Create or delete a vhost through the management API; where that plugin is off, through rabbitmqctl."""
+    try:
+        if action == "add":
+            _management("PUT", f"vhosts/{name}", {})
+            _management("PUT", f"permissions/{name}/guest", {"configure": ".*", "write": ".*", "read": ".*"})
+        else:
+            _management("DELETE", f"vhosts/{name}")
+        return
+    except urllib.error.HTTPError:
+        raise
+    except urllib.error.URLError:  # no management API listening
+        pass
+    commands = ([["add_vhost", name], ["set_permissions", "-p", name, "guest", ".*", ".*", ".*"]]
+                if action == "add" else [["delete_vhost", name]])
+    for command in commands:
+        subprocess.run(["rabbitmqctl", "-q", *command], check=True, stdout=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def workspace():
+    """(amqp_uri, folder): a fresh vhost and temporary folder, both removed afterwards."""
+    vhost = f"kim-bench-{uuid.uuid4().hex[:8]}"
+    _vhost("add", vhost)
+    try:
+        with tempfile.TemporaryDirectory(prefix="kim-bench-") as folder:
+            yield f"amqp://{BROKER}:5672/{vhost}", folder
+    finally:
+        _vhost("delete", vhost)
+
+
+# the systems under test ---------------------------------------------------------------------------------
+
+@dataclass
+class Target:
+    host: str
+    port: int
+    token: str = ""
+
+    def headers(self, **extra) -> dict:
+        auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return {"Content-Type": "application/json", **auth, **extra}
+
+
+def _drain(stream, tail: collections.deque, seen: threading.Event, marker: str) -> None:
+    """Read a child's stdout to the end (a full pipe would block it), keeping the last lines for errors."""
+    for line in stream:
+        tail.append(line.rstrip())
+        if marker in line:
+            seen.set()
+
+
+def _terminate(proc: subprocess.Popen, timeout: float = 30) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def kim_system(amqp_uri: str, folder: str, timeout: float = 90):
+    """`kim up` in the fresh vhost, with SQLite files in `folder`; yields a Target with a case manager's token."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not (k.startswith("KIM_") and k.endswith("_DB_URL"))}
+    env.update(KIM_DATA_DIR=folder, AMQP_URI=amqp_uri, KIM_GATEWAY_ADDRESS=f"127.0.0.1:{port}",
+               KIM_JWT_SECRET=secrets.token_urlsafe(48))
+    errors = open(Path(folder) / "kim.log", "w")
+    proc = subprocess.Popen([KIM, "up"], env=env, stdout=subprocess.PIPE, stderr=errors, text=True,
+                            start_new_session=True)  # we stop it ourselves, also on Ctrl-C
+    tail, up = collections.deque(maxlen=20), threading.Event()
+    threading.Thread(target=_drain, args=(proc.stdout, tail, up, "KIM is up"), daemon=True).start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not up.wait(0.2):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                errors.flush()  # the folder goes away with us: quote the log's end
+                raise RuntimeError(f"`kim up` did not come up (exit {proc.returncode}); stdout: {list(tail)}; "
+                                   f"log: {Path(errors.name).read_text()[-2000:]}")
+        token = subprocess.run([KIM, "token", "--role", "case_manager", "--municipality", MUNICIPALITY], env=env,
+                               check=True, capture_output=True, text=True).stdout.strip()
+        yield Target("127.0.0.1", port, token)
+    finally:
+        if proc.poll() is not None:  # it died under load: say why before its folder goes away
+            errors.flush()
+            log(f"`kim up` exited early ({proc.returncode}); log: {Path(errors.name).read_text()[-3000:]}")
+        _terminate(proc)
+        errors.close()
+
+
+@contextlib.contextmanager
+def echo_floor(amqp_uri: str, folder: str, timeout: float = 60):
+    """The machine's floor: nameko HTTP entrypoint -> RpcProxy -> another process's @rpc echo -> back."""
+    port = free_port()
+    env = {**os.environ, "AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
+    errors = open(Path(folder) / "echo.log", "w")
+    procs = [subprocess.Popen([sys.executable, __file__, "serve", name], env=env, stdout=errors, stderr=errors,
+                              start_new_session=True) for name in ("echo_rpc", "echo_http")]
+    target = Target("127.0.0.1", port)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:  # ready once a request makes the whole round trip
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if Client(target).request("POST", "/echo", b"{}", target.headers())[0] == 200:
+                    break
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                errors.flush()
+                raise RuntimeError(f"the echo floor did not come up; log: {Path(errors.name).read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield target
+    finally:
+        for proc in procs:
+            _terminate(proc)
+        errors.close()
+
+
+def serve(name: str) -> None:
+    """Run one echo-floor service in this process, configured like KIM's services (json, 10 workers)."""
+    import eventlet
+    eventlet.monkey_patch()
+    from nameko.containers import ServiceContainer
+    from nameko.rpc import RpcProxy, rpc
+    from nameko.web.handlers import http as http_entrypoint
+
+    class EchoRpc:
+        name = "bench_echo"
+
+        @rpc
+        def echo(self, body):
+            return body
+
+    class EchoHttp:
+        name = "bench_echo_http"
+        backend = RpcProxy("bench_echo")
+
+        @http_entrypoint("POST", "/echo")
+        def echo(self, request):
+            return self.backend.echo(request.get_data(as_text=True))
+
+    config = {"AMQP_URI": os.environ["AMQP_URI"], "WEB_SERVER_ADDRESS": os.environ["WEB_SERVER_ADDRESS"],
+              "serializer": "json", "max_workers": 10}
+    container = ServiceContainer({"echo_rpc": EchoRpc, "echo_http": EchoHttp}[name], config)
+    signal.signal(signal.SIGTERM, lambda *_: eventlet.spawn_n(container.stop))
+    container.start()
+    container.wait()
+
+
+# the load generator -------------------------------------------------------------------------------------
+
+@dataclass
+class Sample:
+    i: int
+    start: float  # perf_counter; in the open loop the *scheduled* send time (no coordinated omission)
+    end: float
+    status: int  # 0: the connection failed
+    body: bytes
+
+
+class Client:
+    """One keep-alive connection; plain http.client, so the client costs little CPU."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.conn = http.client.HTTPConnection(target.host, target.port, timeout=30)
+
+    def request(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, bytes]:
+        try:
+            self.conn.request(method, path, body, headers)
+            response = self.conn.getresponse()
+            return response.status, response.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()  # reconnects on the next request
+            return 0, b""
+
+
+def closed_loop(target: Target, make, concurrency: int, n: int | None = None, duration: float | None = None):
+    """`concurrency` threads send make(i) -> (method, path, body, headers) back to back until n requests or
+    `duration` seconds are done. Returns (samples, elapsed seconds)."""
+    counter, samples = itertools.count(), []
+    ready = threading.Barrier(concurrency + 1)
+    stop_at = [math.inf]
+
+    def worker():
+        client = Client(target)
+        client.conn.connect()
+        ready.wait()
+        while True:
+            i = next(counter)
+            if (n is not None and i >= n) or time.perf_counter() >= stop_at[0]:
+                break
+            method, path, body, headers = make(i)
+            start = time.perf_counter()
+            status, data = client.request(method, path, body, headers)
+            samples.append(Sample(i, start, time.perf_counter(), status, data))
+        client.conn.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    ready.wait()  # every thread has connected
+    t0 = time.perf_counter()
+    if duration:
+        stop_at[0] = t0 + duration
+    for thread in threads:
+        thread.join()
+    return samples, max((s.end for s in samples), default=t0) - t0
+
+
+def open_loop(target: Target, make, rate: float, duration: float, pool: int = 64):
+    """Send make(i) at a fixed rate whatever the answers take; latency counts from the scheduled time."""
+    jobs, samples = queue.SimpleQueue(), []
+
+    def worker():
+        client = Client(target)
+        while (job := jobs.get()) is not None:
+            i, due = job
+            method, path, body, headers = make(i)
+            status, data = client.request(method, path, body, headers)
+            samples.append(Sample(i, due, time.perf_counter(), status, data))
+        client.conn.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(pool)]
+    for thread in threads:
+        thread.start()
+    t0 = time.perf_counter() + 0.05
+    for i in range(int(rate * duration)):
+        due = t0 + i / rate
+        time.sleep(max(0.0, due - time.perf_counter()))
+        jobs.put((i, due))
+    for _ in threads:
+        jobs.put(None)
+    for thread in threads:
+        thread.join()
+    return samples, max((s.end for s in samples), default=t0) - t0
+
+
+# the figures ----------------------------------------------------------------------------------------------
+
+def percentile(values, p: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default); nan for no values."""
+    values = sorted(values)
+    if not values:
+        return math.nan
+    k = (len(values) - 1) * p / 100
+    lo = math.floor(k)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def summarize(samples, elapsed: float, ok=(200,)) -> dict:
+    """Throughput of the successful requests and their latency percentiles in milliseconds."""
+    good = [(s.end - s.start) * 1000 for s in samples if s.status in ok]
+    return {"requests": len(samples), "errors": len(samples) - len(good),
+            "rps": round(len(good) / elapsed, 1) if elapsed else 0.0,
+            **{f"p{p}_ms": round(percentile(good, p), 1) for p in (50, 95, 99)},
+            "max_ms": round(max(good, default=math.nan), 1)}
+
+
+def table(rows) -> str:
+    """rows: (label, value, note) triples, or a string for a heading line."""
+    cells = [r for r in rows if not isinstance(r, str)]
+    width = max(len(str(r[0])) for r in cells), max(len(str(r[1])) for r in cells)
+    return "\n".join(r if isinstance(r, str) else f"{r[0]:<{width[0]}}  {r[1]:>{width[1]}}  {r[2]}".rstrip()
+                     for r in rows)
+
+
+def check(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve"] and len(sys.argv) == 3:
+        serve(sys.argv[2])
+    else:
+        sys.exit("usage: common.py serve echo_rpc|echo_http")

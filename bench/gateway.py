@@ -1,0 +1,90 @@
+"""Benchmark: authenticated `GET /v1/cases/{id}` through the gateway, against the machine's floor (a bare nameko
+HTTP -> RPC echo) measured in the same run.
+
+    .venv/bin/python bench/gateway.py [--persons 5] [--concurrency 20] [--duration 10] [--json]
+
+Target: throughput >= 60 % of the echo floor.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from collections import Counter
+
+from common import Client, check, closed_loop, echo_floor, kim_system, log, summarize, table, workspace
+from intake import person_body
+
+
+def open_cases(kim, persons: int, timeout: float = 30) -> list[str]:
+    """Register `persons` persons and return their case ids once casework has opened every case."""
+    client = Client(kim)
+    person_ids = []
+    for i in range(persons):
+        status, body = client.request("POST", "/v1/persons", person_body(i), kim.headers())
+        if status != 201:
+            raise RuntimeError(f"POST /v1/persons answered {status}: {body[:300]!r}")
+        person_ids.append(json.loads(body)["id"])
+    cases, deadline = {}, time.monotonic() + timeout
+    while len(cases) < persons:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(cases)} of {persons} cases opened within {timeout:.0f}s")
+        for person_id in set(person_ids) - set(cases):
+            status, body = client.request("GET", f"/v1/cases?person_id={person_id}", None, kim.headers())
+            items = json.loads(body).get("items") if status == 200 else None
+            if items:
+                cases[person_id] = items[0]["id"]
+        time.sleep(0.1)
+    return list(cases.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--persons", type=int, default=5, help="persons (and so cases) to read")
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of each measurement")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    c, warmup = args.concurrency, 2 * args.concurrency
+
+    with workspace() as (amqp_uri, folder):
+        with echo_floor(amqp_uri, folder) as echo:
+            body = json.dumps({"case_id": str(uuid.uuid4())}).encode()  # about a case read's request size
+
+            def echo_request(i):
+                return "POST", "/echo", body, echo.headers()
+            closed_loop(echo, echo_request, c, n=warmup)
+            log(f"echo floor: {args.duration:g} s at concurrency {c}")
+            floor = summarize(*closed_loop(echo, echo_request, c, duration=args.duration))
+
+        with kim_system(amqp_uri, folder) as kim:
+            case_ids = open_cases(kim, args.persons)
+
+            def read_case(i):
+                return "GET", f"/v1/cases/{case_ids[i % len(case_ids)]}", None, kim.headers()
+            closed_loop(kim, read_case, c, n=warmup)
+            log(f"gateway: GET /v1/cases/{{id}} for {args.duration:g} s at concurrency {c}")
+            samples, elapsed = closed_loop(kim, read_case, c, duration=args.duration)
+
+    reads = {**summarize(samples, elapsed), "failures": dict(Counter(s.status for s in samples if s.status != 200))}
+    figures = {"concurrency": c, "duration_s": args.duration, "echo_floor": floor, "get_case": reads,
+               "get_case_pct_of_floor": round(100 * reads["rps"] / floor["rps"], 1)}
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+
+    def latencies(s):
+        return f"p50/p95/p99 {s['p50_ms']} / {s['p95_ms']} / {s['p99_ms']} ms"
+    print(table([
+        f"closed loop, {args.duration:g} s each, concurrency {c}",
+        ("echo floor req/s", floor["rps"], latencies(floor)),
+        ("GET /v1/cases/{id} req/s", reads["rps"],
+         f"{latencies(reads)}; errors {reads['errors']} {reads['failures'] or ''}"),
+        ("  % of echo floor", f"{figures['get_case_pct_of_floor']} %",
+         f"target >= 60 %: {check(figures['get_case_pct_of_floor'] >= 60)}"),
+    ]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Benchmark: registering persons through the gateway (`POST /v1/persons`) and the lag until their cases open,
+against the machine's floor (a bare nameko HTTP -> RPC echo) measured in the same run.
+
+    .venv/bin/python bench/intake.py [--n 2000] [--concurrency 20] [--rate 100] [--duration 10] [--json]
+
+Targets: throughput >= 50 % of the echo floor; p99 < 150 ms at 100 req/s; every case opened within 1 s.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+
+from common import (MUNICIPALITY, check, closed_loop, echo_floor, kim_system, log, open_loop, percentile,
+                    summarize, table, workspace)
+
+
+def person_body(i: int) -> bytes:
+    """Synthetic data only."""
+    return json.dumps({
+        "given_name": "Test", "family_name": f"Person{i}", "birth_date": "1990-01-01",
+        "municipality": MUNICIPALITY, "arrival_date": "2026-10-02", "residence_status": "temporary_protection",
+        "languages": ["uk"], "consents": [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:00Z"}],
+    }).encode()
+
+
+class CaseOpenedListener(threading.Thread):
+    """Notes when each person's `case_opened` event arrives. Its exclusive queue is bound in __init__, so
+    before any load starts; a plain thread with kombu, no eventlet."""
+
+    def __init__(self, amqp_uri: str):
+        super().__init__(daemon=True)
+        from kombu import Connection, Exchange, Queue
+
+        self.arrived: dict[str, float] = {}  # person id -> perf_counter at arrival
+        self._stopping = threading.Event()
+        self._conn = Connection(amqp_uri)
+        exchange = Exchange("casework.events", type="topic", durable=True)  # as nameko declares it
+        queue = Queue(f"bench.case_opened.{uuid.uuid4().hex[:8]}", exchange, routing_key="case_opened",
+                      exclusive=True)
+        self._consumer = self._conn.Consumer(queue, callbacks=[self._on_message], no_ack=True, accept=["json"])
+        self._consumer.consume()
+
+    def _on_message(self, body, message):
+        self.arrived.setdefault(body["payload"]["person_id"], time.perf_counter())
+
+    def run(self):
+        while not self._stopping.is_set():
+            try:
+                self._conn.drain_events(timeout=0.2)
+            except TimeoutError:
+                pass
+
+    def wait_for(self, person_ids, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(p in self.arrived for p in person_ids):
+            time.sleep(0.1)
+
+    def stop(self):
+        self._stopping.set()
+        self.join(5)
+        self._conn.release()
+
+
+def registered(samples) -> dict[str, float]:
+    """person id -> when its POST returned, for the successful registrations."""
+    return {json.loads(s.body)["id"]: s.end for s in samples if s.status == 201}
+
+
+def case_lag(returned: dict[str, float], arrived: dict[str, float]) -> dict:
+    lags = [(arrived[p] - t) * 1000 for p, t in returned.items() if p in arrived]
+    within = sum(1 for lag in lags if lag <= 1000)
+    return {"persons": len(returned), "opened": len(lags), "within_1s": within,
+            "within_1s_pct": round(100 * within / len(returned), 1) if returned else 0.0,
+            **{f"p{p}_ms": round(percentile(lags, p), 1) for p in (50, 95, 99)},
+            "max_ms": round(max(lags, default=float("nan")), 1)}
+
+
+def statuses(samples) -> dict:
+    return dict(Counter(s.status for s in samples if s.status != 201))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="persons to register in the closed loop")
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=100.0, help="req/s of the open-loop phase")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of the open-loop phase")
+    parser.add_argument("--case-timeout", type=float, default=60.0, help="seconds to wait for late cases")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    c, warmup = args.concurrency, 2 * args.concurrency
+
+    with workspace() as (amqp_uri, folder):
+        with echo_floor(amqp_uri, folder) as echo:
+            def echo_request(i):
+                return "POST", "/echo", person_body(i), echo.headers()
+            closed_loop(echo, echo_request, c, n=warmup)
+            log(f"echo floor: {args.n} requests at concurrency {c}")
+            floor = summarize(*closed_loop(echo, echo_request, c, n=args.n))
+
+        with kim_system(amqp_uri, folder) as kim:
+            def register(offset):
+                return lambda i: ("POST", "/v1/persons", person_body(offset + i), kim.headers())
+            listener = CaseOpenedListener(amqp_uri)
+            listener.start()
+            try:
+                closed_loop(kim, register(1_000_000), c, n=warmup)  # first connections, caches; not counted
+                log(f"intake: {args.n} registrations at concurrency {c}")
+                closed, elapsed = closed_loop(kim, register(0), c, n=args.n)
+                closed_returned = registered(closed)
+                listener.wait_for(closed_returned, args.case_timeout)  # a drained backlog before the next phase
+                log(f"intake: open loop at {args.rate:g} req/s for {args.duration:g} s")
+                fixed, fixed_elapsed = open_loop(kim, register(2_000_000), args.rate, args.duration)
+                fixed_returned = registered(fixed)
+                listener.wait_for(fixed_returned, args.case_timeout)
+            finally:
+                listener.stop()
+
+    intake = {**summarize(closed, elapsed, ok=(201,)), "failures": statuses(closed)}
+    rate = {**summarize(fixed, fixed_elapsed, ok=(201,)), "failures": statuses(fixed), "target_rps": args.rate}
+    figures = {
+        "concurrency": c, "echo_floor": floor, "intake": intake,
+        "intake_pct_of_floor": round(100 * intake["rps"] / floor["rps"], 1),
+        "case_lag": case_lag(closed_returned, listener.arrived),
+        "open_loop": rate, "open_loop_case_lag": case_lag(fixed_returned, listener.arrived),
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    lag, fixed_lag = figures["case_lag"], figures["open_loop_case_lag"]
+
+    def latencies(s):
+        return f"{s['p50_ms']} / {s['p95_ms']} / {s['p99_ms']}"
+    print(table([
+        f"closed loop, {args.n} requests, concurrency {c}",
+        ("echo floor req/s", floor["rps"], f"p50/p95/p99 {latencies(floor)} ms"),
+        ("POST /v1/persons req/s", intake["rps"], f"p50/p95/p99 {latencies(intake)} ms; "
+                                                  f"errors {intake['errors']} {intake['failures'] or ''}"),
+        ("  % of echo floor", f"{figures['intake_pct_of_floor']} %",
+         f"target >= 50 %: {check(figures['intake_pct_of_floor'] >= 50)}"),
+        ("  case lag ms", latencies(lag), f"max {lag['max_ms']}; opened {lag['opened']}/{lag['persons']}"),
+        ("  cases opened within 1 s", f"{lag['within_1s_pct']} %",
+         f"target 100 %: {check(lag['within_1s'] == lag['persons'] > 0)}"),
+        "",
+        f"open loop, {args.rate:g} req/s for {args.duration:g} s",
+        ("POST /v1/persons req/s", rate["rps"], f"errors {rate['errors']} {rate['failures'] or ''}"),
+        ("  p50 / p95 / p99 ms", latencies(rate), f"target p99 < 150 ms: {check(rate['p99_ms'] < 150)}"),
+        ("  case lag ms", latencies(fixed_lag),
+         f"max {fixed_lag['max_ms']}; opened {fixed_lag['opened']}/{fixed_lag['persons']}"),
+        ("  cases opened within 1 s", f"{fixed_lag['within_1s_pct']} %",
+         f"target 100 %: {check(fixed_lag['within_1s'] == fixed_lag['persons'] > 0)}"),
+    ]))
+
+
+if __name__ == "__main__":
+    main()
