@@ -43,7 +43,7 @@ def service_class(name: str):
 
 def container_config(name: str, settings: Settings) -> dict:
     config = {"AMQP_URI": settings.amqp_uri, "serializer": "json",
-              "max_workers": int(os.environ.get("KIM_MAX_WORKERS", "10"))}
+              "max_workers": settings.max_workers}
     if name == "gateway":
         config["WEB_SERVER_ADDRESS"] = settings.gateway_address
     return config
@@ -55,7 +55,7 @@ def cmd_run(args) -> int:
     from services.shared.logs import configure_logging
 
     settings = Settings.load()
-    configure_logging(args.name, os.environ.get("KIM_LOG_LEVEL", "INFO"))
+    configure_logging(args.name, settings.log_level)
     container = ServiceContainer(service_class(args.name), container_config(args.name, settings))
 
     def shutdown(signum, frame):

@@ -28,7 +28,8 @@ def alembic_config(service: str, url: str) -> Config:
 def upgrade(service: str, url: str | None = None, revision: str = "head") -> None:
     if url is None:
         settings = Settings.load()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.uses_data_dir(service):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = settings.db_url(service)
     command.upgrade(alembic_config(service, url), revision)
 

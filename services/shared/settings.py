@@ -37,7 +37,12 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     cors_origins: tuple[str, ...] = ()
     outbox_poll_seconds: float = 1.0
+    max_workers: int = 10
+    log_level: str = "INFO"
     db_urls: Mapping[str, str] = field(default_factory=dict)
+
+    def uses_data_dir(self, service: str) -> bool:
+        return service.upper() not in self.db_urls
 
     def db_url(self, service: str) -> str:
         """`KIM_<SERVICE>_DB_URL`, else a SQLite file per service under the data folder."""
@@ -84,5 +89,7 @@ class Settings:
             max_body_bytes=int(get("KIM_MAX_BODY_BYTES", 64 * 1024)),
             cors_origins=_split(str(get("KIM_CORS_ORIGINS", ""))),
             outbox_poll_seconds=float(get("KIM_OUTBOX_POLL_SECONDS", 1.0)),
+            max_workers=int(get("KIM_MAX_WORKERS", 10)),
+            log_level=str(get("KIM_LOG_LEVEL", "INFO")).upper(),
             db_urls=db_urls,
         )
