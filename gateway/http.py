@@ -159,6 +159,7 @@ class Route(HttpRequestHandler):
     def __init__(self, method, path, **spec):
         super().__init__(method, path)
         self.spec = RouteSpec(method=method, path=path, **spec)
+        self._audit = None
 
     def bind(self, container, method_name):
         instance = super().bind(container, method_name)
@@ -212,8 +213,10 @@ class Route(HttpRequestHandler):
         return response
 
     def _audit_log(self):
-        from .audit import AuditLog
-        return next(d for d in self.container.dependencies if isinstance(d, AuditLog))
+        if self._audit is None:
+            from .audit import AuditLog
+            self._audit = next(d for d in self.container.dependencies if isinstance(d, AuditLog))
+        return self._audit
 
     def response_from_result(self, result):
         if isinstance(result, Response):

@@ -88,12 +88,17 @@ CATALOGUE: dict[tuple[str, str, int], type[PayloadSchema]] = {
 }
 
 
+# marshmallow schemas hold no per-call state: build each once
+_ENVELOPE = EnvelopeSchema()
+_PAYLOADS = {key: schema() for key, schema in CATALOGUE.items()}
+
+
 def build_envelope(producer: str, event_type: str, municipality: str, payload: dict, *,
                    schema_version: int = 1, request_id: str | None = None,
                    occurred_at: datetime | None = None) -> dict:
     """Validate the payload against the catalogue and return the envelope as JSON-ready data."""
     try:
-        schema = CATALOGUE[(producer, event_type, schema_version)]()
+        schema = _PAYLOADS[(producer, event_type, schema_version)]
     except KeyError:
         raise ValueError(f"{producer}.{event_type} v{schema_version} is not in the event catalogue") from None
     data = schema.dump(payload)
@@ -110,15 +115,15 @@ def build_envelope(producer: str, event_type: str, municipality: str, payload: d
         "request_id": request_id,
         "payload": data,
     }
-    EnvelopeSchema().load(envelope)
+    _ENVELOPE.load(envelope)
     return envelope
 
 
 def load_envelope(body) -> dict:
     """Validate a received envelope and its payload; raises marshmallow.ValidationError."""
-    envelope = EnvelopeSchema().load(body)
+    envelope = _ENVELOPE.load(body)
     key = (envelope["producer"], envelope["event_type"], envelope["schema_version"])
-    if key not in CATALOGUE:
+    if key not in _PAYLOADS:
         raise ValidationError({"event_type": [f"unknown event {key}"]})
-    envelope["payload"] = CATALOGUE[key]().load(envelope["payload"])
+    envelope["payload"] = _PAYLOADS[key].load(envelope["payload"])
     return envelope

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 MAX_BACKOFF_SECONDS = 30
+COALESCE_SECONDS = 0.005
 #: after this many unroutable tries (about two minutes: start-up races and rolling deploys are over), an event
 #: nobody subscribes to is parked in the durable `kim.unrouted` queue, from where an operator can replay it
 MAX_UNROUTABLE_ATTEMPTS = 8
@@ -65,6 +66,7 @@ class OutboxRelay:
                 self._disconnect()
             with eventlet.Timeout(timeout, False):
                 self._wake.wait()
+                eventlet.sleep(COALESCE_SECONDS)  # let commits that follow closely share one batch
             self._wake = Event()
 
     def flush(self) -> int:
@@ -127,13 +129,14 @@ class OutboxRelay:
     def _mark(self, session, outcomes):
         t = self.outbox.c
         now = _now()
+        sent = [row.id for row, outcome in outcomes if outcome == "sent"]
+        if sent:
+            session.execute(update(self.outbox).where(t.id.in_(sent)).values(sent_at=now, attempts=t.attempts + 1))
         for row, outcome in outcomes:
-            if outcome == "sent":
-                values = {"sent_at": now, "attempts": row.attempts + 1}
-            else:
+            if outcome != "sent":
                 delay = min(MAX_BACKOFF_SECONDS, 2 ** min(row.attempts, 5))
-                values = {"attempts": row.attempts + 1, "next_attempt_at": now + timedelta(seconds=delay)}
-            session.execute(update(self.outbox).where(t.id == row.id).values(**values))
+                session.execute(update(self.outbox).where(t.id == row.id).values(
+                    attempts=row.attempts + 1, next_attempt_at=now + timedelta(seconds=delay)))
 
     def _get_producer(self) -> Producer:
         if self._producer is None:
