@@ -130,7 +130,6 @@ class ApiApp:
         response.headers["X-Request-ID"] = request_id
         self._cors(request, response)
         self.server.metrics.observe(request.method, rule, response.status_code, time.perf_counter() - started)
-        set_request_id(None)
         return response(environ, start_response)
 
     def _allowed_origin(self, request) -> str | None:
