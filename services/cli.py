@@ -34,6 +34,7 @@ SERVICE_CLASSES = {
     "gateway": "gateway.service:GatewayService",
 }
 MIGRATED = ("intake", "casework", "gateway")
+STOP_SECONDS = 10
 
 
 def service_class(name: str):
@@ -58,12 +59,26 @@ def cmd_run(args) -> int:
     configure_logging(args.name, settings.log_level)
     container = ServiceContainer(service_class(args.name), container_config(args.name, settings))
 
+    def stop():
+        try:
+            with eventlet.Timeout(STOP_SECONDS):
+                container.stop()  # lets running workers finish
+        except eventlet.Timeout:  # e.g. the broker is gone and a consumer keeps reconnecting
+            container.kill()
+
     def shutdown(signum, frame):
-        eventlet.spawn_n(container.stop)
+        eventlet.spawn_n(stop)
+
+    def watch_supervisor(pid: int):
+        while os.getppid() == pid:  # `kim up` died without stopping us: do not linger as an orphan
+            eventlet.sleep(1)
+        stop()
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     container.start()
+    if os.environ.get("KIM_SUPERVISOR_PID"):
+        eventlet.spawn_n(watch_supervisor, int(os.environ["KIM_SUPERVISOR_PID"]))
     try:
         container.wait()
     except KeyboardInterrupt:
@@ -161,7 +176,8 @@ def cmd_up(args) -> int:
     try:
         for name in PROCESSES:
             procs[name] = subprocess.Popen([sys.executable, "-m", "services.cli", "run", name],
-                                           start_new_session=True)
+                                           start_new_session=True,
+                                           env={**os.environ, "KIM_SUPERVISOR_PID": str(os.getpid())})
         _wait_ready(url, procs, args.timeout)
         print(f"KIM is up: {url}  (API documentation: {url}/docs)", flush=True)
         print("a token for trying it: kim token --role case_manager --municipality 05962032", flush=True)

@@ -39,8 +39,8 @@ def system(rabbit_config, tmp_path):
     assert f"KIM is up: {proc.url}" in log.read_text()
     yield proc
     if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def token(system, role="team_lead"):
@@ -64,6 +64,14 @@ def test_kim_up_serves_and_stops_cleanly(system):
     assert "Traceback" not in rest
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{system.url}/health", timeout=2)
+
+
+def test_services_do_not_outlive_a_killed_supervisor(system):
+    children = subprocess.run(["pgrep", "-P", str(system.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) == 3
+    system.kill()  # SIGKILL: `kim up` cannot stop its services itself
+    system.wait()
+    poll(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=20)
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(system):
