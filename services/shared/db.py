@@ -14,8 +14,9 @@ from datetime import datetime, timezone
 import eventlet.semaphore
 from nameko.extensions import DependencyProvider
 from sqlalchemy import (JSON, Column, DateTime, Index, Integer, MetaData, String, Table, TypeDecorator,
-                        create_engine, event, insert, select)
-from sqlalchemy.exc import IntegrityError
+                        create_engine, event, insert)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .events import build_envelope
@@ -105,19 +106,14 @@ class UnitOfWork:
         return envelope
 
     def claim(self, consumer: str, event_id) -> bool:
-        """Mark an event as processed by `consumer`; False if it already was (a redelivery: do nothing)."""
-        event_id = str(event_id)
-        seen = self.session.execute(select(self.processed.c.event_id).where(
-            self.processed.c.consumer == consumer, self.processed.c.event_id == event_id)).first()
-        if seen:
-            return False
-        try:
-            with self.session.begin_nested():
-                self.session.execute(insert(self.processed).values(
-                    consumer=consumer, event_id=event_id, processed_at=utcnow()))
-        except IntegrityError:  # a concurrent delivery of the same event won the race
-            return False
-        return True
+        """Mark an event as processed by `consumer`; False if it already was (a redelivery: do nothing).
+
+        One INSERT .. ON CONFLICT DO NOTHING: a concurrent delivery of the same event cannot slip through."""
+        dialect = self.session.get_bind().dialect.name
+        upsert = (sqlite_insert if dialect == "sqlite" else pg_insert)(self.processed)
+        result = self.session.execute(upsert.values(consumer=consumer, event_id=str(event_id), processed_at=utcnow())
+                                      .on_conflict_do_nothing(index_elements=["consumer", "event_id"]))
+        return result.rowcount == 1
 
 
 class Transactions:
