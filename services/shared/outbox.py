@@ -1,4 +1,4 @@
-"""The outbox relay: publishes committed outbox rows with publisher confirms, then marks them sent.
+"""The outbox relay: publishes committed outbox rows in batches with publisher confirms, then marks them sent.
 
 Publishing is `mandatory`: a message no queue is bound for comes back (basic.return) and stays pending, so an
 event sent before its consumer's queue exists is retried instead of dropped. A row is marked sent only after
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 
 import eventlet
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 MAX_BACKOFF_SECONDS = 30
+CONFIRM_TIMEOUT_SECONDS = 10
 COALESCE_SECONDS = 0.005
 #: after this many unroutable tries (about two minutes: start-up races and rolling deploys are over), an event
 #: nobody subscribes to is parked in the durable `kim.unrouted` queue, from where an operator can replay it
@@ -99,32 +101,54 @@ class OutboxRelay:
         ).all()
 
     def _publish_and_mark(self, rows, mark):
-        """Publish rows in order; mark the outcomes of those that got through, also when one fails."""
-        outcomes = []
-        try:
-            for row in rows:
-                outcomes.append((row, self._publish(row)))
-        finally:
-            if outcomes:
-                mark(outcomes)
+        """Publish a batch, wait for the broker's confirms once for all of it, then mark the outcomes. If the
+        broker fails midway nothing is marked and the batch is published again (consumers deduplicate)."""
+        if not rows:
+            return
+        for row in rows:
+            self._returned.discard(row.event_id)
+        self._publish_confirmed([(row.body, get_event_exchange(row.exchange[: -len(".events")], {}),
+                                  row.routing_key, row.event_id, {"kim.event_type": row.routing_key})
+                                 for row in rows], mandatory=True)
+        outcomes, park = [], []
+        for row in rows:
+            if row.event_id not in self._returned:
+                outcomes.append((row, "sent"))
+            elif row.attempts + 1 < MAX_UNROUTABLE_ATTEMPTS:
+                outcomes.append((row, "retry"))  # no queue is bound for it (yet): try again later
+            else:
+                park.append(row)
+                outcomes.append((row, "sent"))
+        if park:
+            self._publish_confirmed([(row.body, UNROUTED_EXCHANGE, "", row.event_id,
+                                      {"kim.exchange": row.exchange, "kim.event_type": row.routing_key})
+                                     for row in park], mandatory=False)
+            log.warning("outbox: %d event(s) without subscriber parked in %s", len(park), UNROUTED_QUEUE.name)
+        mark(outcomes)
 
-    def _publish(self, row) -> str:
+    def _publish_confirmed(self, messages, mandatory: bool):
         producer = self._get_producer()
-        exchange = get_event_exchange(row.exchange[: -len(".events")], {})
-        self._returned.discard(row.event_id)
-        producer.publish(row.body, exchange=exchange, declare=[exchange], routing_key=row.routing_key,
-                         mandatory=True, retry=False, serializer="json", message_id=row.event_id, delivery_mode=2,
-                         headers={"kim.event_type": row.routing_key})
-        if row.event_id not in self._returned:
-            return "sent"
-        if row.attempts + 1 < MAX_UNROUTABLE_ATTEMPTS:
-            return "retry"  # no queue is bound for it (yet): try again later
-        producer.publish(row.body, exchange=UNROUTED_EXCHANGE, declare=[UNROUTED_QUEUE], routing_key="",
-                         retry=False, serializer="json", message_id=row.event_id, delivery_mode=2,
-                         headers={"kim.exchange": row.exchange, "kim.event_type": row.routing_key})
-        log.warning("outbox: %s %s has no subscriber, parked in %s", row.routing_key, row.event_id,
-                    UNROUTED_QUEUE.name)
-        return "sent"
+        for body, exchange, routing_key, event_id, headers in messages:
+            declare = [UNROUTED_QUEUE] if exchange is UNROUTED_EXCHANGE else [exchange]
+            producer.publish(body, exchange=exchange, declare=declare, routing_key=routing_key,
+                             mandatory=mandatory, retry=False, serializer="json", message_id=event_id,
+                             delivery_mode=2, headers=headers)
+            self._tag += 1
+            self._unconfirmed.add(self._tag)
+        deadline = time.monotonic() + CONFIRM_TIMEOUT_SECONDS
+        while self._unconfirmed:
+            if self._nacked:
+                raise RuntimeError(f"broker refused {len(self._nacked)} message(s)")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no publisher confirm from the broker")
+            self._connection.drain_events(timeout=remaining)
+
+    def _on_confirm(self, delivery_tag, multiple, nacked=False):
+        done = {t for t in self._unconfirmed if t <= delivery_tag} if multiple else {delivery_tag}
+        self._unconfirmed -= done
+        if nacked:
+            self._nacked |= done
 
     def _mark(self, session, outcomes):
         t = self.outbox.c
@@ -140,10 +164,14 @@ class OutboxRelay:
 
     def _get_producer(self) -> Producer:
         if self._producer is None:
-            self._connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True},
-                                          connect_timeout=5)
+            self._connection = Connection(self.amqp_uri, connect_timeout=5)
             self._connection.ensure_connection(max_retries=1)
-            self._producer = Producer(self._connection.channel(), on_return=self._on_return)
+            channel = self._connection.channel()
+            channel.confirm_select()
+            channel.events["basic_ack"].add(self._on_confirm)
+            channel.events["basic_nack"].add(lambda tag, multiple: self._on_confirm(tag, multiple, nacked=True))
+            self._producer = Producer(channel, on_return=self._on_return)
+            self._tag, self._unconfirmed, self._nacked = 0, set(), set()
         return self._producer
 
     def _on_return(self, exception, exchange, routing_key, message):

@@ -66,6 +66,11 @@ def pending(transactions):
         return uow.session.execute(select(uow.outbox.c.event_id).where(uow.outbox.c.sent_at.is_(None))).all()
 
 
+def attempts(transactions):
+    with transactions() as uow:
+        return [row.attempts for row in uow.session.execute(select(uow.outbox.c.attempts))]
+
+
 def test_failure_after_writing_leaves_neither_row_nor_event(intake_db, received, rabbit_config):
     relay = OutboxRelay(intake_db.engine, intake_db.outbox, rabbit_config["AMQP_URI"], intake_db.lock, 0.1)
     relay_thread = eventlet.spawn(relay.run)
@@ -173,3 +178,23 @@ def test_event_published_after_the_broker_is_back_exactly_once(intake_db, receiv
         relay.stop()
         relay_thread.kill()
         proxy.close()
+
+
+def test_event_nobody_subscribes_to_is_retried_then_parked(intake_db, rabbit_config, monkeypatch):
+    from services.shared import outbox
+    monkeypatch.setattr(outbox, "MAX_UNROUTABLE_ATTEMPTS", 2)
+    relay = OutboxRelay(intake_db.engine, intake_db.outbox, rabbit_config["AMQP_URI"], intake_db.lock, 0.1)
+    relay_thread = eventlet.spawn(relay.run)
+    try:
+        person = register(intake_db)  # no queue is bound to intake.events in this vhost
+        poll(lambda: attempts(intake_db) == [1])
+        assert len(pending(intake_db)) == 1, "returned by the broker: kept for a retry"
+        poll(lambda: not pending(intake_db), timeout=10)
+        with Connection(rabbit_config["AMQP_URI"]) as conn:
+            message = conn.SimpleQueue(outbox.UNROUTED_QUEUE).get(timeout=5)
+            assert message.payload["payload"]["person_id"] == person.id
+            assert message.headers["kim.exchange"] == "intake.events"
+            message.ack()
+    finally:
+        relay.stop()
+        relay_thread.kill()
