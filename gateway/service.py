@@ -41,7 +41,7 @@ class GatewayService:
             with eventlet.Timeout(timeout or self.settings.rpc_timeout):
                 return reply.result()
         except eventlet.Timeout:
-            raise ServiceUnavailable(method.method_name if hasattr(method, "method_name") else str(method))
+            raise ServiceUnavailable(f"{method.service_name}.{method.method_name}") from None
 
     # persons ---------------------------------------------------------------------------------------------
 
