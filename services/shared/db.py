@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+import eventlet
 import eventlet.semaphore
 from nameko.extensions import DependencyProvider
 from sqlalchemy import (JSON, Column, DateTime, Index, Integer, MetaData, String, Table, TypeDecorator,
-                        create_engine, event, insert)
+                        create_engine, delete, event, insert)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -139,6 +140,15 @@ class Transactions:
             self.on_emit()
 
 
+def purge_event_log(transactions: "Transactions", keep_days: float) -> int:
+    """Delete sent outbox rows and processed-event marks older than keep_days (redeliveries come far sooner)."""
+    cutoff = utcnow() - timedelta(days=keep_days)
+    with transactions() as uow:
+        sent = uow.session.execute(delete(uow.outbox).where(uow.outbox.c.sent_at < cutoff)).rowcount
+        seen = uow.session.execute(delete(uow.processed).where(uow.processed.c.processed_at < cutoff)).rowcount
+    return sent + seen
+
+
 class Database(DependencyProvider):
     """`with self.db.transaction() as uow:` in an entrypoint.
 
@@ -154,6 +164,7 @@ class Database(DependencyProvider):
     def setup(self):
         settings = Settings.load(self.container.config)
         self.engine = make_engine(settings.db_url(self.container.service_name))
+        self.retention_days = settings.event_retention_days
         self.transactions = Transactions(self.engine, self.container.service_name, self.metadata)
         if self.with_relay:
             from .outbox import OutboxRelay
@@ -164,6 +175,17 @@ class Database(DependencyProvider):
     def start(self):
         if self.relay:
             self.container.spawn_managed_thread(self.relay.run)
+            self.container.spawn_managed_thread(self._purge_periodically)
+
+    def _purge_periodically(self):
+        while True:
+            try:
+                purged = purge_event_log(self.transactions, self.retention_days)
+                if purged:
+                    log.info("purged %d event log rows older than %s days", purged, self.retention_days)
+            except Exception:
+                log.exception("purging the event log failed")
+            eventlet.sleep(3600)
 
     def stop(self):
         if self.relay:

@@ -38,6 +38,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     outbox_poll_seconds: float = 1.0
     max_workers: int = 10
+    event_retention_days: float = 30.0
     log_level: str = "INFO"
     db_urls: Mapping[str, str] = field(default_factory=dict)
 
@@ -90,6 +91,7 @@ class Settings:
             cors_origins=_split(str(get("KIM_CORS_ORIGINS", ""))),
             outbox_poll_seconds=float(get("KIM_OUTBOX_POLL_SECONDS", 1.0)),
             max_workers=int(get("KIM_MAX_WORKERS", 10)),
+            event_retention_days=float(get("KIM_EVENT_RETENTION_DAYS", 30)),
             log_level=str(get("KIM_LOG_LEVEL", "INFO")).upper(),
             db_urls=db_urls,
         )

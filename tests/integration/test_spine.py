@@ -158,3 +158,21 @@ def _outbox_bodies(stack, service):
         rows = [r[0] for r in conn.execute(text("SELECT body FROM outbox ORDER BY id"))]
     engine.dispose()
     return [json.loads(r) if isinstance(r, str) else r for r in rows]
+
+
+def test_poison_event_is_parked_not_lost_and_opens_nothing(stack):
+    from services.shared.messaging import DEAD_LETTER_QUEUE
+
+    valid = build_envelope("intake", "person_registered", LUEDENSCHEID, PersonRegisteredV1().load({
+        "person_id": "0b7a3c1e-5d4f-4e2a-9c8b-1a2b3c4d5e6f", "municipality": LUEDENSCHEID,
+        "arrival_date": "2026-10-02", "residence_status": "other", "languages": ["ar"], "birth_year": 1990}))
+    poison = {**valid, "payload": {**valid["payload"], "given_name": "Olena"}}  # personal data: refused
+    with Connection(stack.config["AMQP_URI"]) as conn:
+        conn.Producer(serializer="json").publish(
+            poison, exchange=get_event_exchange("intake", {}), routing_key="person_registered")
+        parked = conn.SimpleQueue(DEAD_LETTER_QUEUE).get(timeout=10)
+        assert parked.payload["body"]["event_id"] == poison["event_id"]
+        assert "given_name" in json.dumps(parked.payload["errors"])
+        assert parked.payload["consumer"] == "casework.open_case"
+        parked.ack()
+    assert stack.count("casework", "cases") == 0 and stack.count("casework", "processed_events") == 0

@@ -168,3 +168,26 @@ def test_assign_case_needs_the_current_version(casework_tx):
     with pytest.raises(Forbidden):
         casework(casework_tx).assign_case(case_id, 2, {"assigned_to": "cm-1", "team": None})
     assert [b["event_type"] for b in outbox_bodies(casework_tx)] == ["case_opened", "case_assigned"]
+
+
+def test_purge_keeps_recent_and_unsent_events(casework_tx):
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from services.shared.db import purge_event_log
+
+    service = casework(casework_tx)
+    old, recent = registered(), registered()
+    service.open_case(old)
+    service.open_case(recent)
+    long_ago = datetime.now(timezone.utc) - timedelta(days=40)
+    with casework_tx() as uow:
+        first = uow.session.execute(select(func.min(uow.outbox.c.id))).scalar_one()
+        uow.session.execute(update(uow.outbox).values(sent_at=long_ago).where(uow.outbox.c.id == first))
+        uow.session.execute(update(uow.processed).values(processed_at=long_ago)
+                            .where(uow.processed.c.event_id == str(old["event_id"])))
+    assert purge_event_log(casework_tx, keep_days=30) == 2
+    with casework_tx() as uow:
+        assert len(uow.session.execute(select(uow.outbox.c.id)).all()) == 1  # unsent: kept whatever its age
+        assert [r.event_id for r in uow.session.execute(select(uow.processed.c.event_id))] == [str(recent["event_id"])]
