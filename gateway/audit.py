@@ -5,6 +5,7 @@ import contextlib
 import re
 from datetime import datetime, timezone
 
+from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 from sqlalchemy import insert, select
 
@@ -46,14 +47,25 @@ def subject_of(audit, request, result) -> dict:
 
 
 class AuditLog(DependencyProvider):
-    """Written by the route entrypoint after each audited request; read by `GET /v1/audit`."""
+    """Written by the route entrypoint after each audited request; read by `GET /v1/audit`.
+
+    Group commit: entries of concurrent requests are written in one transaction, and each request waits until
+    its entry is committed before its response leaves (an access that cannot be audited is not answered)."""
 
     def setup(self):
         settings = Settings.load(self.container.config)
         self.engine = make_engine(settings.db_url("gateway"))
         self.transactions = Transactions(self.engine, "gateway", metadata)
+        self._pending: list[tuple[dict, Event]] = []
+        self._wake = Event()
+        self._running = True
+
+    def start(self):
+        self.container.spawn_managed_thread(self._writer)
 
     def stop(self):
+        self._running = False
+        self._signal()
         self.engine.dispose()
 
     def get_dependency(self, worker_ctx):
@@ -69,10 +81,34 @@ class AuditLog(DependencyProvider):
         if subject["municipality"] is None and len(caller.municipalities) == 1:
             # e.g. a refused read: file it under the caller's only town, so that town's DPO sees it
             (subject["municipality"],) = caller.municipalities
-        with self._session() as session:  # a Core insert: one per audited request, so kept cheap
-            session.execute(insert(AuditEntry.__table__).values(
-                at=datetime.now(timezone.utc), actor=caller.sub, role=caller.role.value, action=spec.audit.action,
-                purpose=spec.audit.purpose, request_id=request.request_id, status=status, **subject))
+        entry = dict(at=datetime.now(timezone.utc), actor=caller.sub, role=caller.role.value,
+                     action=spec.audit.action, purpose=spec.audit.purpose, request_id=request.request_id,
+                     status=status, **subject)
+        written = Event()
+        self._pending.append((entry, written))
+        self._signal()
+        written.wait()  # raises what the writer raised
+
+    def _signal(self):
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def _writer(self):
+        while self._running or self._pending:
+            self._wake.wait()
+            self._wake = Event()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            try:
+                with self._session() as session:
+                    session.execute(insert(AuditEntry.__table__), [entry for entry, _ in batch])
+            except Exception as exc:
+                for _, written in batch:
+                    written.send_exception(exc)
+            else:
+                for _, written in batch:
+                    written.send(True)
 
     def query(self, *, person_id=None, case_id=None, municipalities=(), limit=20, cursor=None):
         if not (person_id or case_id):

@@ -115,3 +115,15 @@ def test_audit_log_is_append_only(world):
     finally:
         engine.dispose()
     assert all(e["actor"] == "lead-1" for e in entries(stack))
+
+
+def test_a_read_that_cannot_be_audited_is_not_answered(world, http):
+    stack, person, case, lead = world
+    engine = create_engine(stack.urls["gateway"])
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_entries RENAME TO audit_entries_away"))
+    engine.dispose()
+    response = http.get(stack.url(f"/v1/persons/{person['id']}"), headers=lead)
+    assert response.status_code == 500
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert "Testperson" not in response.text and "could not be audited" in response.json()["detail"]
