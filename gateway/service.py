@@ -12,7 +12,7 @@ from services.intake.schemas import PersonSchema, RegisterPersonSchema
 from services.shared.auth import CallerProvider, Permission as P
 from services.shared.dependencies import SettingsProvider
 from services.shared.logs import RequestLogContext
-from services.shared.schemas import load_or_raise
+from services.shared.schemas import load_or_raise, schema
 
 from . import docs
 from .audit import AuditLog
@@ -87,7 +87,7 @@ class GatewayService:
            permission=P.AUDIT_READ, query=AuditQuerySchema, responses={200: AuditPageSchema}, rpc=False)
     def read_audit(self, request, query):
         caller = self.caller.require(P.AUDIT_READ)
-        params = load_or_raise(AuditQuerySchema(), query, "query")
+        params = load_or_raise(schema(AuditQuerySchema), query, "query")
         entries, next_cursor = self.audit.query(municipalities=caller.municipalities, **params)
         return {"items": AuditEntrySchema(many=True).dump(entries), "next_cursor": next_cursor}
 

@@ -6,7 +6,7 @@ from nameko.rpc import rpc
 from services.shared.auth import CallerProvider, Permission
 from services.shared.db import Database
 from services.shared.messaging import subscribe
-from services.shared.schemas import load_or_raise
+from services.shared.schemas import load_or_raise, schema
 from services.shared.service import ServiceBase
 
 from . import domain
@@ -35,24 +35,24 @@ class CaseworkService(ServiceBase):
     @rpc
     def get_case(self, case_id):
         caller = self.caller.require(Permission.CASE_READ)
-        query = load_or_raise(CaseIdSchema(), {"case_id": case_id}, "path")
+        query = load_or_raise(schema(CaseIdSchema), {"case_id": case_id}, "path")
         with self.db.transaction() as uow:
-            return CaseSchema().dump(domain.get_case(uow.session, query["case_id"], caller))
+            return schema(CaseSchema).dump(domain.get_case(uow.session, query["case_id"], caller))
 
     @rpc
     def list_cases(self, query):
         caller = self.caller.require(Permission.CASE_READ)
-        query = load_or_raise(CaseListQuerySchema(), query, "query")
+        query = load_or_raise(schema(CaseListQuerySchema), query, "query")
         with self.db.transaction() as uow:
             cases, next_cursor = domain.list_cases(uow.session, caller, **query)
-            return CasePageSchema().dump({"items": cases, "next_cursor": next_cursor})
+            return schema(CasePageSchema).dump({"items": cases, "next_cursor": next_cursor})
 
     @rpc
     def assign_case(self, case_id, expected_version, data):
         caller = self.caller.require(Permission.CASE_ASSIGN)
-        query = load_or_raise(CaseIdSchema(), {"case_id": case_id}, "path")
-        payload = load_or_raise(AssignCaseSchema(), data)
+        query = load_or_raise(schema(CaseIdSchema), {"case_id": case_id}, "path")
+        payload = load_or_raise(schema(AssignCaseSchema), data)
         with self.db.transaction() as uow:
             case = domain.assign_case(uow.session, query["case_id"], caller, int(expected_version), **payload)
             uow.emit("case_assigned", case.municipality, domain.case_assigned(case))
-            return CaseSchema().dump(case)
+            return schema(CaseSchema).dump(case)

@@ -6,7 +6,7 @@ from nameko.rpc import rpc
 from services.shared.auth import CallerProvider, Permission
 from services.shared.db import Database
 from services.shared.dependencies import SettingsProvider
-from services.shared.schemas import load_or_raise
+from services.shared.schemas import load_or_raise, schema
 from services.shared.service import ServiceBase
 
 from . import domain
@@ -24,15 +24,15 @@ class IntakeService(ServiceBase):
     @rpc
     def register_person(self, data):
         caller = self.caller.require(Permission.PERSON_CREATE)
-        payload = load_or_raise(RegisterPersonSchema(), data)
+        payload = load_or_raise(schema(RegisterPersonSchema), data)
         with self.db.transaction() as uow:
             person = domain.register_person(uow.session, payload, caller, self.settings.municipalities)
             uow.emit("person_registered", person.municipality, domain.person_registered(person))
-            return PersonSchema().dump(person)
+            return schema(PersonSchema).dump(person)
 
     @rpc
     def get_person(self, person_id):
         caller = self.caller.require(Permission.PERSON_READ)
-        query = load_or_raise(PersonIdSchema(), {"person_id": person_id}, "path")
+        query = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
         with self.db.transaction() as uow:
-            return PersonSchema().dump(domain.get_person(uow.session, query["person_id"], caller))
+            return schema(PersonSchema).dump(domain.get_person(uow.session, query["person_id"], caller))

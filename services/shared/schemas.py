@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from datetime import date, datetime, timezone
 
@@ -10,6 +11,12 @@ from marshmallow import Schema, ValidationError, fields, validate
 from .errors import InvalidInput, flatten_errors
 
 MAX_PAGE = 100
+
+
+@functools.cache
+def schema(cls: type[Schema]) -> Schema:
+    """One instance per schema class: building one deep-copies its fields, and instances keep no call state."""
+    return cls()
 
 
 def load_or_raise(schema: Schema, data, what: str = "body"):
