@@ -17,6 +17,11 @@ from .problems import ProblemSchema
 from .schemas import DOC_ASSETS
 
 API_VERSION = "1.0.0"
+HEADERS = {
+    "X-Request-ID": {"description": "the request id (yours, or generated)", "schema": {"type": "string"}},
+    "ETag": {"description": "version of the record; send it as If-Match to update", "schema": {"type": "string"}},
+    "Location": {"description": "where the created record lives", "schema": {"type": "string"}},
+}
 CONTENT_TYPES = {"css": "text/css", "js": "text/javascript", "png": "image/png"}
 INDEX = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>KIM API</title>
@@ -85,11 +90,18 @@ def build_spec() -> dict:
             else:
                 description = schema.__name__.removesuffix("Schema")
                 content = {"application/json": {"schema": schema}}
-            operation["responses"][str(status)] = {"description": description, "content": content}
+            headers = {"X-Request-ID": HEADERS["X-Request-ID"]}
+            headers.update({name: HEADERS[name] for name in route.response_headers})
+            operation["responses"][str(status)] = {"description": description, "content": content,
+                                                   "headers": headers}
         for status, description in _errors_for(route).items():
             operation["responses"].setdefault(str(status), {
-                "description": description,
+                "description": description, "headers": {"X-Request-ID": HEADERS["X-Request-ID"]},
                 "content": {"application/problem+json": {"schema": "Problem"}}})
+        operation["parameters"].append({"in": "header", "name": "X-Request-ID", "required": False,
+                                        "schema": {"type": "string"},
+                                        "description": "your request id (1-64 of A-Z a-z 0-9 . _ -); one is "
+                                                       "generated when it is absent or not of that form"})
         paths.setdefault(route.openapi_path, {})[route.method.lower()] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)

@@ -61,6 +61,7 @@ class RouteSpec:
     audit: Audit | None = None
     rpc: bool = True  # calls a service (so may answer 503)
     if_match: bool = False
+    response_headers: tuple[str, ...] = ()  # besides X-Request-ID, e.g. ("Location", "ETag")
 
     @property
     def openapi_path(self) -> str:

@@ -47,6 +47,7 @@ class GatewayService:
 
     @route("POST", "/v1/persons", tag="persons", summary="Register a newly arrived person",
            permission=P.PERSON_CREATE, body=RegisterPersonSchema, responses={201: PersonSchema},
+           response_headers=("Location", "ETag"),
            audit=Audit("person.create", "case_management", "person"))
     def create_person(self, request, body):
         person = self._call(self.intake.register_person, body)
@@ -54,6 +55,7 @@ class GatewayService:
 
     @route("GET", "/v1/persons/<person_id>", tag="persons", summary="Read a person's record",
            permission=P.PERSON_READ, path_params=PersonPathSchema, responses={200: PersonSchema},
+           response_headers=("ETag",),
            audit=Audit("person.read", "case_management", "person"))
     def get_person(self, request, person_id):
         person = self._call(self.intake.get_person, person_id)
@@ -69,6 +71,7 @@ class GatewayService:
 
     @route("GET", "/v1/cases/<case_id>", tag="cases", summary="Read a case",
            permission=P.CASE_READ, path_params=CasePathSchema, responses={200: CaseSchema},
+           response_headers=("ETag",),
            audit=Audit("case.read", "case_management", "case"))
     def get_case(self, request, case_id):
         case = self._call(self.casework.get_case, case_id)
@@ -76,7 +79,8 @@ class GatewayService:
 
     @route("PATCH", "/v1/cases/<case_id>", tag="cases", summary="Assign a case to a case manager or team",
            permission=P.CASE_ASSIGN, path_params=CasePathSchema, body=AssignCaseSchema, if_match=True,
-           responses={200: CaseSchema}, audit=Audit("case.assign", "case_management", "case"))
+           responses={200: CaseSchema}, response_headers=("ETag",),
+           audit=Audit("case.assign", "case_management", "case"))
     def assign_case(self, request, case_id, body, if_match):
         case = self._call(self.casework.assign_case, case_id, if_match, body)
         return Reply(case, headers={"ETag": etag(case["version"])})

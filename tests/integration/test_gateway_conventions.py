@@ -140,3 +140,14 @@ def test_unknown_route_and_method(gw, http):
     assert http.get(gw.url("/v2/nothing")).json()["status"] == 404
     response = http.delete(gw.url("/v1/persons"))
     assert response.status_code == 405 and response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_openapi_documents_the_headers_each_route_sends(gw, http, auth):
+    spec = http.get(gw.url("/openapi.json")).json()
+    created = spec["paths"]["/v1/persons"]["post"]["responses"]["201"]["headers"]
+    assert {"Location", "ETag", "X-Request-ID"} <= set(created)
+    response = http.post(gw.url("/v1/persons"), json=person_body(), headers=auth())
+    assert all(name in response.headers for name in ("Location", "ETag", "X-Request-ID"))
+    for route in ROUTES:
+        for status, documented in spec["paths"][route.openapi_path][route.method.lower()]["responses"].items():
+            assert "X-Request-ID" in documented["headers"], (route.name, status)
