@@ -21,6 +21,7 @@ from .municipalities import MUNICIPALITIES
 from .settings import Settings
 
 ALLOWED_ALGORITHMS = {"HS256", "RS256", "ES256"}  # never "none"
+JWKS_RELOAD_SECONDS = 60
 
 
 class Role(str, Enum):
@@ -91,6 +92,7 @@ class TokenVerifier:
         self._cache_size = cache_size
 
     def _load_keys(self) -> dict:
+        self._loaded_at = time.monotonic()
         s = self.settings
         keys: dict = {}
         if "HS256" in self.algorithms:
@@ -109,12 +111,18 @@ class TokenVerifier:
             raise ValueError(f"{asymmetric} need KIM_JWT_PUBLIC_KEY_FILE or KIM_JWT_JWKS_FILE")
         return keys
 
+    def _may_reload(self) -> bool:
+        """At most once a minute, so unknown key ids cannot make us read the file on every request."""
+        return bool(self.settings.jwt_jwks_file) and time.monotonic() - self._loaded_at >= JWKS_RELOAD_SECONDS
+
     def _key_for(self, token: str):
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")
         if alg not in self.algorithms:
             raise Unauthenticated(f"token algorithm {alg!r} is not allowed")
         kid = header.get("kid")
+        if kid and kid not in self._keys.get("jwks", {}) and self._may_reload():
+            self._keys = self._load_keys()  # the OIDC provider may have rotated its keys
         if kid and kid in self._keys.get("jwks", {}):
             return self._keys["jwks"][kid].key, alg
         if alg in self._keys:

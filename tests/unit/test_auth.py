@@ -100,3 +100,21 @@ def test_every_role_has_an_entry_and_analysts_see_only_analytics(verifier, setti
     analyst = verifier.verify(issue_token(settings, sub="a", role="analyst", municipalities=[LUEDENSCHEID]))
     with pytest.raises(Forbidden):
         analyst.require(Permission.PERSON_READ)
+
+
+def test_rotated_jwks_key_is_picked_up(tmp_path, monkeypatch):
+    from services.shared import auth
+
+    def jwks(*keys):
+        return json.dumps({"keys": [{**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(k.public_key())), "kid": kid,
+                                     "alg": "ES256"} for kid, k in keys]})
+    old, new = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "jwks.json").write_text(jwks(("old", old)))
+    verifier = TokenVerifier(Settings.load({"KIM_JWT_ALGORITHMS": "ES256",
+                                            "KIM_JWT_JWKS_FILE": str(tmp_path / "jwks.json")}))
+    rotated = jwt.encode(claims(), new, "ES256", headers={"kid": "new"})
+    (tmp_path / "jwks.json").write_text(jwks(("old", old), ("new", new)))
+    with pytest.raises(Unauthenticated):  # read at most once a minute
+        verifier.verify(rotated)
+    monkeypatch.setattr(auth, "JWKS_RELOAD_SECONDS", 0)
+    assert verifier.verify(rotated).sub == "u1"
