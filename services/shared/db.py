@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .events import build_envelope
+from .outbox import OutboxRelay
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,6 @@ class Database(DependencyProvider):
         self.retention_days = settings.event_retention_days
         self.transactions = Transactions(self.engine, self.container.service_name, self.metadata)
         if self.with_relay:
-            from .outbox import OutboxRelay
             self.relay = OutboxRelay(self.engine, self.transactions.outbox, settings.amqp_uri,
                                      self.transactions.lock, poll_seconds=settings.outbox_poll_seconds)
             self.transactions.on_emit = self.relay.wake
