@@ -297,6 +297,25 @@ def open_loop(target: Target, make, rate: float, duration: float, pool: int = 64
 
 # the figures ----------------------------------------------------------------------------------------------
 
+def interleaved(rounds: int, *phases) -> list[dict]:
+    """Run each phase (a callable returning (samples, elapsed)) once per round, alternating, so that the drift of
+    a shared, noisy machine hits the floor and the system alike. Per phase: all samples, the summed elapsed
+    time and each round's req/s."""
+    out = [{"samples": [], "elapsed": 0.0, "round_rps": []} for _ in phases]
+    for _ in range(rounds):
+        for acc, phase in zip(out, phases):
+            samples, elapsed = phase()
+            acc["samples"] += samples
+            acc["elapsed"] += elapsed
+            acc["round_rps"].append(len(samples) / elapsed if elapsed else 0.0)
+    return out
+
+
+def round_ratios(system: dict, floor: dict) -> list[float]:
+    """The system's throughput as % of the floor's, round by round."""
+    return [round(100 * s / f, 1) for s, f in zip(system["round_rps"], floor["round_rps"]) if f]
+
+
 def percentile(values, p: float) -> float:
     """Linear interpolation between the closest ranks (numpy's default); nan for no values."""
     values = sorted(values)

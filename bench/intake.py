@@ -14,8 +14,8 @@ import time
 import uuid
 from collections import Counter
 
-from common import (MUNICIPALITY, check, closed_loop, echo_floor, kim_system, log, open_loop, percentile,
-                    summarize, table, workspace)
+from common import (MUNICIPALITY, check, closed_loop, echo_floor, interleaved, kim_system, log, open_loop,
+                    percentile, round_ratios, summarize, table, workspace)
 
 
 def person_body(i: int) -> bytes:
@@ -87,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="persons to register in the closed loop")
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=4, help="alternating floor/intake rounds")
     parser.add_argument("--rate", type=float, default=100.0, help="req/s of the open-loop phase")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of the open-loop phase")
     parser.add_argument("--case-timeout", type=float, default=60.0, help="seconds to wait for late cases")
@@ -94,37 +95,42 @@ def main() -> None:
     args = parser.parse_args()
     c, warmup = args.concurrency, 2 * args.concurrency
 
-    with workspace() as (amqp_uri, folder):
-        with echo_floor(amqp_uri, folder) as echo:
-            def echo_request(i):
-                return "POST", "/echo", person_body(i), echo.headers()
+    with workspace() as (amqp_uri, folder), echo_floor(amqp_uri, folder) as echo, \
+            kim_system(amqp_uri, folder) as kim:
+        def echo_request(i):
+            return "POST", "/echo", person_body(i), echo.headers()
+
+        def register(offset):
+            return lambda i: ("POST", "/v1/persons", person_body(offset + i), kim.headers())
+        listener = CaseOpenedListener(amqp_uri)
+        listener.start()
+        try:
             closed_loop(echo, echo_request, c, n=warmup)
-            log(f"echo floor: {args.n} requests at concurrency {c}")
-            floor = summarize(*closed_loop(echo, echo_request, c, n=args.n))
+            closed_loop(kim, register(1_000_000), c, n=warmup)  # first connections, caches; not counted
+            per_round = args.n // args.rounds
+            log(f"echo floor and intake: {args.rounds} alternating rounds of {per_round} requests, concurrency {c}")
+            offsets = iter(range(0, args.n, per_round))
+            floor_run, intake_run = interleaved(
+                args.rounds,
+                lambda: closed_loop(echo, echo_request, c, n=per_round),
+                lambda: closed_loop(kim, register(next(offsets)), c, n=per_round))
+            closed, elapsed = intake_run["samples"], intake_run["elapsed"]
+            closed_returned = registered(closed)
+            listener.wait_for(closed_returned, args.case_timeout)  # a drained backlog before the next phase
+            log(f"intake: open loop at {args.rate:g} req/s for {args.duration:g} s")
+            fixed, fixed_elapsed = open_loop(kim, register(2_000_000), args.rate, args.duration)
+            fixed_returned = registered(fixed)
+            listener.wait_for(fixed_returned, args.case_timeout)
+        finally:
+            listener.stop()
 
-        with kim_system(amqp_uri, folder) as kim:
-            def register(offset):
-                return lambda i: ("POST", "/v1/persons", person_body(offset + i), kim.headers())
-            listener = CaseOpenedListener(amqp_uri)
-            listener.start()
-            try:
-                closed_loop(kim, register(1_000_000), c, n=warmup)  # first connections, caches; not counted
-                log(f"intake: {args.n} registrations at concurrency {c}")
-                closed, elapsed = closed_loop(kim, register(0), c, n=args.n)
-                closed_returned = registered(closed)
-                listener.wait_for(closed_returned, args.case_timeout)  # a drained backlog before the next phase
-                log(f"intake: open loop at {args.rate:g} req/s for {args.duration:g} s")
-                fixed, fixed_elapsed = open_loop(kim, register(2_000_000), args.rate, args.duration)
-                fixed_returned = registered(fixed)
-                listener.wait_for(fixed_returned, args.case_timeout)
-            finally:
-                listener.stop()
-
+    floor = summarize(floor_run["samples"], floor_run["elapsed"])
     intake = {**summarize(closed, elapsed, ok=(201,)), "failures": statuses(closed)}
     rate = {**summarize(fixed, fixed_elapsed, ok=(201,)), "failures": statuses(fixed), "target_rps": args.rate}
     figures = {
         "concurrency": c, "echo_floor": floor, "intake": intake,
         "intake_pct_of_floor": round(100 * intake["rps"] / floor["rps"], 1),
+        "pct_of_floor_per_round": round_ratios(intake_run, floor_run),
         "case_lag": case_lag(closed_returned, listener.arrived),
         "open_loop": rate, "open_loop_case_lag": case_lag(fixed_returned, listener.arrived),
     }
@@ -136,12 +142,13 @@ def main() -> None:
     def latencies(s):
         return f"{s['p50_ms']} / {s['p95_ms']} / {s['p99_ms']}"
     print(table([
-        f"closed loop, {args.n} requests, concurrency {c}",
+        f"closed loop, {args.n} requests each in {args.rounds} alternating rounds, concurrency {c}",
         ("echo floor req/s", floor["rps"], f"p50/p95/p99 {latencies(floor)} ms"),
         ("POST /v1/persons req/s", intake["rps"], f"p50/p95/p99 {latencies(intake)} ms; "
                                                   f"errors {intake['errors']} {intake['failures'] or ''}"),
         ("  % of echo floor", f"{figures['intake_pct_of_floor']} %",
-         f"target >= 50 %: {check(figures['intake_pct_of_floor'] >= 50)}"),
+         f"target >= 50 %: {check(figures['intake_pct_of_floor'] >= 50)}; "
+         f"per round {figures['pct_of_floor_per_round']}"),
         ("  case lag ms", latencies(lag), f"max {lag['max_ms']}; opened {lag['opened']}/{lag['persons']}"),
         ("  cases opened within 1 s", f"{lag['within_1s_pct']} %",
          f"target 100 %: {check(lag['within_1s'] == lag['persons'] > 0)}"),
