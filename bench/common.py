@@ -26,7 +26,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BROKER = os.environ.get("BENCH_BROKER", "guest:guest@127.0.0.1")
@@ -95,6 +95,7 @@ class Target:
     host: str
     port: int
     token: str = ""
+    processes: dict = field(default_factory=dict)  # name -> pid of what serves it, for CPU accounting
 
     def headers(self, **extra) -> dict:
         auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -140,7 +141,9 @@ def kim_system(amqp_uri: str, folder: str, timeout: float = 90):
                                    f"log: {Path(errors.name).read_text()[-2000:]}")
         token = subprocess.run([KIM, "token", "--role", "case_manager", "--municipality", MUNICIPALITY], env=env,
                                check=True, capture_output=True, text=True).stdout.strip()
-        yield Target("127.0.0.1", port, token)
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        names = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[-2].decode() for pid in children}
+        yield Target("127.0.0.1", port, token, {name: int(pid) for pid, name in names.items()} | broker_process())
     finally:
         if proc.poll() is not None:  # it died under load: say why before its folder goes away
             errors.flush()
@@ -157,7 +160,8 @@ def echo_floor(amqp_uri: str, folder: str, timeout: float = 60):
     errors = open(Path(folder) / "echo.log", "w")
     procs = [subprocess.Popen([sys.executable, __file__, "serve", name], env=env, stdout=errors, stderr=errors,
                               start_new_session=True) for name in ("echo_rpc", "echo_http")]
-    target = Target("127.0.0.1", port)
+    target = Target("127.0.0.1", port, processes={name: p.pid for name, p in zip(("echo_rpc", "echo_http"), procs)}
+                    | broker_process())
     try:
         deadline = time.monotonic() + timeout
         while True:  # ready once a request makes the whole round trip
@@ -296,6 +300,36 @@ def open_loop(target: Target, make, rate: float, duration: float, pool: int = 64
 
 
 # the figures ----------------------------------------------------------------------------------------------
+
+def broker_process() -> dict:
+    pids = subprocess.run(["pgrep", "-f", "beam.smp"], capture_output=True, text=True).stdout.split()
+    return {"rabbitmq": int(pids[0])} if pids else {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_cpu(target: Target, phase, spent: collections.Counter):
+    """Wrap a phase so that the CPU seconds its target's processes spend during it add up in `spent`."""
+    def run():
+        before = {name: cpu_seconds(pid) for name, pid in target.processes.items()}
+        result = phase()
+        for name, pid in target.processes.items():
+            spent[name] += cpu_seconds(pid) - before[name]
+        return result
+    return run
+
+
+def cpu_ms_per_request(spent: collections.Counter, requests: int) -> dict:
+    per = {name: round(1000 * seconds / requests, 2) for name, seconds in sorted(spent.items())} if requests else {}
+    return {**per, "total": round(sum(per.values()), 2)}
+
 
 def interleaved(rounds: int, *phases) -> list[dict]:
     """Run each phase (a callable returning (samples, elapsed)) once per round, alternating, so that the drift of

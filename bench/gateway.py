@@ -13,8 +13,8 @@ import time
 import uuid
 from collections import Counter
 
-from common import (Client, check, closed_loop, echo_floor, interleaved, kim_system, log, round_ratios, summarize,
-                    table, workspace)
+from common import (Client, check, closed_loop, cpu_ms_per_request, echo_floor, interleaved, kim_system, log,
+                    round_ratios, summarize, table, with_cpu, workspace)
 from intake import person_body
 
 
@@ -64,17 +64,21 @@ def main() -> None:
         closed_loop(kim, read_case, c, n=warmup)
         log(f"echo floor and GET /v1/cases/{{id}}: {args.rounds} alternating rounds of "
             f"{args.duration / args.rounds:g} s each, concurrency {c}")
+        floor_cpu, read_cpu = Counter(), Counter()
         floor_run, read_run = interleaved(
             args.rounds,
-            lambda: closed_loop(echo, echo_request, c, duration=args.duration / args.rounds),
-            lambda: closed_loop(kim, read_case, c, duration=args.duration / args.rounds))
+            with_cpu(echo, lambda: closed_loop(echo, echo_request, c, duration=args.duration / args.rounds),
+                     floor_cpu),
+            with_cpu(kim, lambda: closed_loop(kim, read_case, c, duration=args.duration / args.rounds), read_cpu))
 
     floor = summarize(floor_run["samples"], floor_run["elapsed"])
     samples, elapsed = read_run["samples"], read_run["elapsed"]
     reads = {**summarize(samples, elapsed), "failures": dict(Counter(s.status for s in samples if s.status != 200))}
     figures = {"concurrency": c, "duration_s": args.duration, "echo_floor": floor, "get_case": reads,
                "get_case_pct_of_floor": round(100 * reads["rps"] / floor["rps"], 1),
-               "pct_of_floor_per_round": round_ratios(read_run, floor_run)}
+               "pct_of_floor_per_round": round_ratios(read_run, floor_run),
+               "cpu_ms_per_request": {"echo_floor": cpu_ms_per_request(floor_cpu, len(floor_run["samples"])),
+                                      "get_case": cpu_ms_per_request(read_cpu, len(samples))}}
     if args.json:
         print(json.dumps(figures, indent=2))
         return
@@ -89,6 +93,8 @@ def main() -> None:
         ("  % of echo floor", f"{figures['get_case_pct_of_floor']} %",
          f"target >= 60 %: {check(figures['get_case_pct_of_floor'] >= 60)}; "
          f"per round {figures['pct_of_floor_per_round']}"),
+        *[(f"  {name}: CPU ms per request", cpu["total"], ", ".join(f"{k} {v}" for k, v in cpu.items() if k != "total"))
+          for name, cpu in figures["cpu_ms_per_request"].items()],
     ]))
 
 

@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 
 from common import (MUNICIPALITY, check, closed_loop, echo_floor, interleaved, kim_system, log, open_loop,
-                    percentile, round_ratios, summarize, table, workspace)
+                    percentile, round_ratios, summarize, table, with_cpu, workspace, cpu_ms_per_request)
 
 
 def person_body(i: int) -> bytes:
@@ -110,10 +110,11 @@ def main() -> None:
             per_round = args.n // args.rounds
             log(f"echo floor and intake: {args.rounds} alternating rounds of {per_round} requests, concurrency {c}")
             offsets = iter(range(0, args.n, per_round))
+            floor_cpu, intake_cpu = Counter(), Counter()
             floor_run, intake_run = interleaved(
                 args.rounds,
-                lambda: closed_loop(echo, echo_request, c, n=per_round),
-                lambda: closed_loop(kim, register(next(offsets)), c, n=per_round))
+                with_cpu(echo, lambda: closed_loop(echo, echo_request, c, n=per_round), floor_cpu),
+                with_cpu(kim, lambda: closed_loop(kim, register(next(offsets)), c, n=per_round), intake_cpu))
             closed, elapsed = intake_run["samples"], intake_run["elapsed"]
             closed_returned = registered(closed)
             listener.wait_for(closed_returned, args.case_timeout)  # a drained backlog before the next phase
@@ -131,6 +132,8 @@ def main() -> None:
         "concurrency": c, "echo_floor": floor, "intake": intake,
         "intake_pct_of_floor": round(100 * intake["rps"] / floor["rps"], 1),
         "pct_of_floor_per_round": round_ratios(intake_run, floor_run),
+        "cpu_ms_per_request": {"echo_floor": cpu_ms_per_request(floor_cpu, len(floor_run["samples"])),
+                               "intake": cpu_ms_per_request(intake_cpu, len(closed))},
         "case_lag": case_lag(closed_returned, listener.arrived),
         "open_loop": rate, "open_loop_case_lag": case_lag(fixed_returned, listener.arrived),
     }
@@ -149,6 +152,10 @@ def main() -> None:
         ("  % of echo floor", f"{figures['intake_pct_of_floor']} %",
          f"target >= 50 %: {check(figures['intake_pct_of_floor'] >= 50)}; "
          f"per round {figures['pct_of_floor_per_round']}"),
+        ("  CPU ms per request", figures["cpu_ms_per_request"]["intake"]["total"],
+         ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_request"]["intake"].items() if k != "total")),
+        ("  echo floor: CPU ms per request", figures["cpu_ms_per_request"]["echo_floor"]["total"],
+         ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_request"]["echo_floor"].items() if k != "total")),
         ("  case lag ms", latencies(lag), f"max {lag['max_ms']}; opened {lag['opened']}/{lag['persons']}"),
         ("  cases opened within 1 s", f"{lag['within_1s_pct']} %",
          f"target 100 %: {check(lag['within_1s'] == lag['persons'] > 0)}"),
