@@ -7,6 +7,7 @@ outbox afterwards. So an event is published if and only if its transaction commi
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -100,10 +101,11 @@ class UnitOfWork:
         """Record an event for publication when (and only if) this transaction commits."""
         envelope = build_envelope(self.producer, event_type, municipality, payload,
                                   schema_version=schema_version, request_id=self.request_id)
-        self.session.execute(insert(self.outbox).values(
-            event_id=envelope["event_id"], exchange=f"{self.producer}.events", routing_key=event_type,
-            body=envelope, created_at=utcnow(), attempts=0,
-        ))
+        # parameters apart from the statement: SQLAlchemy then reuses one compiled INSERT
+        self.session.execute(insert(self.outbox), {
+            "event_id": envelope["event_id"], "exchange": f"{self.producer}.events", "routing_key": event_type,
+            "body": envelope, "created_at": utcnow(), "attempts": 0,
+        })
         self.emitted.append(envelope)
         return envelope
 
@@ -111,11 +113,15 @@ class UnitOfWork:
         """Mark an event as processed by `consumer`; False if it already was (a redelivery: do nothing).
 
         One INSERT .. ON CONFLICT DO NOTHING: a concurrent delivery of the same event cannot slip through."""
-        dialect = self.session.get_bind().dialect.name
-        upsert = (sqlite_insert if dialect == "sqlite" else pg_insert)(self.processed)
-        result = self.session.execute(upsert.values(consumer=consumer, event_id=str(event_id), processed_at=utcnow())
-                                      .on_conflict_do_nothing(index_elements=["consumer", "event_id"]))
+        result = self.session.execute(_claim_statement(self.processed, self.session.get_bind().dialect.name),
+                                      {"consumer": consumer, "event_id": str(event_id), "processed_at": utcnow()})
         return result.rowcount == 1
+
+
+@functools.cache
+def _claim_statement(processed: Table, dialect: str):
+    insert_for = sqlite_insert if dialect == "sqlite" else pg_insert
+    return insert_for(processed).on_conflict_do_nothing(index_elements=["consumer", "event_id"])
 
 
 class Transactions:
