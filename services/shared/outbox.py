@@ -15,7 +15,7 @@ import eventlet
 from eventlet.event import Event
 from kombu import Connection, Exchange, Producer, Queue
 from nameko.events import get_event_exchange
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,17 @@ class OutboxRelay:
         self._connection = None
         self._producer = None
         self._returned: set[str] = set()
+        # built once; each run only binds parameters
+        t = outbox.c
+        self._due_rows = (
+            select(t.id, t.event_id, t.exchange, t.routing_key, t.body, t.attempts)
+            .where(and_(t.sent_at.is_(None), or_(t.next_attempt_at.is_(None), t.next_attempt_at <= bindparam("now"))))
+            .order_by(t.id).limit(BATCH)
+            .with_for_update(skip_locked=True))
+        self._mark_sent = (update(outbox).where(t.id.in_(bindparam("ids", expanding=True)))
+                           .values(sent_at=bindparam("now"), attempts=t.attempts + 1))
+        self._mark_retry = (update(outbox).where(t.id == bindparam("row_id"))
+                            .values(attempts=t.attempts + 1, next_attempt_at=bindparam("next")))
 
     def wake(self):
         if not self._wake.ready():
@@ -91,14 +102,7 @@ class OutboxRelay:
         return len(rows)
 
     def _due(self, session):
-        t = self.outbox.c
-        now = _now()
-        return session.execute(
-            select(t.id, t.event_id, t.exchange, t.routing_key, t.body, t.attempts)
-            .where(and_(t.sent_at.is_(None), or_(t.next_attempt_at.is_(None), t.next_attempt_at <= now)))
-            .order_by(t.id).limit(BATCH)
-            .with_for_update(skip_locked=True)
-        ).all()
+        return session.execute(self._due_rows, {"now": _now()}).all()
 
     def _publish_and_mark(self, rows, mark):
         """Publish a batch, wait for the broker's confirms once for all of it, then mark the outcomes. If the
@@ -151,16 +155,14 @@ class OutboxRelay:
             self._nacked |= done
 
     def _mark(self, session, outcomes):
-        t = self.outbox.c
         now = _now()
         sent = [row.id for row, outcome in outcomes if outcome == "sent"]
         if sent:
-            session.execute(update(self.outbox).where(t.id.in_(sent)).values(sent_at=now, attempts=t.attempts + 1))
+            session.execute(self._mark_sent, {"ids": sent, "now": now})
         for row, outcome in outcomes:
             if outcome != "sent":
                 delay = min(MAX_BACKOFF_SECONDS, 2 ** min(row.attempts, 5))
-                session.execute(update(self.outbox).where(t.id == row.id).values(
-                    attempts=row.attempts + 1, next_attempt_at=now + timedelta(seconds=delay)))
+                session.execute(self._mark_retry, {"row_id": row.id, "next": now + timedelta(seconds=delay)})
 
     def _get_producer(self) -> Producer:
         if self._producer is None:
