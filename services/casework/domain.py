@@ -1,9 +1,10 @@
 """Casework: one case per person, opened when the person is registered."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from services.shared.auth import Caller, Role
@@ -14,9 +15,12 @@ from services.shared.schemas import decode_cursor, encode_cursor, parse_utc
 from .models import Case
 
 
+_CASE_OF_PERSON = select(Case.id).where(Case.person_id == bindparam("person_id"))
+
+
 def open_case(session: Session, person_id: str, municipality: str) -> Case | None:
     """Open the person's case; None if it is already open (one case per person)."""
-    if session.scalar(select(Case.id).where(Case.person_id == str(person_id))):
+    if session.scalar(_CASE_OF_PERSON, {"person_id": str(person_id)}):
         return None
     now = datetime.now(timezone.utc)
     case = Case(id=new_id(), person_id=str(person_id), municipality=municipality, status="intake",
@@ -28,25 +32,40 @@ def open_case(session: Session, person_id: str, municipality: str) -> Case | Non
 
 def visibility(caller: Caller):
     """What a caller may see: their municipalities; a case manager only their own, their team's and the
-    unassigned cases (the municipality's intake queue)."""
-    clause = Case.municipality.in_(sorted(caller.municipalities))
-    if caller.role is Role.CASE_MANAGER:
-        mine = [Case.assigned_to == caller.sub, and_(Case.assigned_to.is_(None), Case.team.is_(None))]
-        if caller.team:
-            mine.append(Case.team == caller.team)
+    unassigned cases (the municipality's intake queue). Returns the clause and its parameters."""
+    limited = caller.role is Role.CASE_MANAGER
+    params = {"towns": sorted(caller.municipalities), "sub": caller.sub, "team": caller.team}
+    return _visibility(limited, limited and bool(caller.team)), params
+
+
+@functools.cache
+def _visibility(limited: bool, with_team: bool):
+    # one clause per shape, with bound parameters: building SQL expressions costs more than running them
+    clause = Case.municipality.in_(bindparam("towns", expanding=True))
+    if limited:
+        mine = [Case.assigned_to == bindparam("sub"), and_(Case.assigned_to.is_(None), Case.team.is_(None))]
+        if with_team:
+            mine.append(Case.team == bindparam("team"))
         clause = and_(clause, or_(*mine))
     return clause
 
 
+@functools.cache
+def _case_by_id(visible):
+    return select(Case).where(Case.id == bindparam("case_id"), visible)
+
+
 def get_case(session: Session, case_id: str, caller: Caller) -> Case:
-    case = session.scalar(select(Case).where(Case.id == str(case_id), visibility(caller)))
+    visible, params = visibility(caller)
+    case = session.scalar(_case_by_id(visible), {**params, "case_id": str(case_id)})
     if case is None:
         raise NotFound(f"case {case_id} not found")
     return case
 
 
 def list_cases(session: Session, caller: Caller, *, person_id=None, limit: int = 20, cursor: str | None = None):
-    query = select(Case).where(visibility(caller))
+    visible, params = visibility(caller)
+    query = select(Case).where(visible)
     if person_id:
         query = query.where(Case.person_id == str(person_id))
     if cursor:
@@ -56,7 +75,7 @@ def list_cases(session: Session, caller: Caller, *, person_id=None, limit: int =
         except (TypeError, ValueError):
             raise InvalidInput("cursor is invalid", {"cursor": ["not a cursor this API issued"]}) from None
         query = query.where(or_(Case.opened_at > opened_at, and_(Case.opened_at == opened_at, Case.id > case_id)))
-    cases = list(session.scalars(query.order_by(Case.opened_at, Case.id).limit(limit + 1)))
+    cases = list(session.scalars(query.order_by(Case.opened_at, Case.id).limit(limit + 1), params))
     next_cursor = encode_cursor(cases[limit - 1].opened_at, cases[limit - 1].id) if len(cases) > limit else None
     return cases[:limit], next_cursor
 
