@@ -176,3 +176,21 @@ def test_poison_event_is_parked_not_lost_and_opens_nothing(stack):
         assert parked.payload["consumer"] == "casework.open_case"
         parked.ack()
     assert stack.count("casework", "cases") == 0 and stack.count("casework", "processed_events") == 0
+
+
+def test_failing_handler_is_retried_until_it_succeeds(start_stack, sqlite_urls, http, auth):
+    """Nothing is lost when casework's database fails for a while: the event is requeued, not dropped."""
+    from sqlalchemy import create_engine, text
+
+    stack = start_stack(sqlite_urls)
+    engine = create_engine(stack.urls["casework"])
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE cases RENAME TO cases_away"))
+    person = register(http, stack, auth("case_manager")).json()
+    poll(lambda: stack.count("intake", "outbox", "sent_at IS NOT NULL") == 1)
+    eventlet.sleep(1.5)  # the handler has failed at least once by now
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE cases_away RENAME TO cases"))
+    engine.dispose()
+    cases = case_of(http, stack, auth("case_manager"), person["id"])
+    assert len(cases) == 1 and stack.count("casework", "processed_events") == 1
