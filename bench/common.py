@@ -331,6 +331,17 @@ def cpu_ms_per_request(spent: collections.Counter, requests: int) -> dict:
     return {**per, "total": round(sum(per.values()), 2)}
 
 
+def arguments(doc: str):
+    """The options every benchmark shares; each adds its own."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=4, help="alternating floor/system rounds")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return parser
+
+
 def interleaved(rounds: int, *phases) -> list[dict]:
     """Run each phase (a callable returning (samples, elapsed)) once per round, alternating, so that the drift of
     a shared, noisy machine hits the floor and the system alike. Per phase: all samples, the summed elapsed

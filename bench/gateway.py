@@ -7,13 +7,12 @@ Target: throughput >= 60 % of the echo floor.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 import uuid
 from collections import Counter
 
-from common import (Client, check, closed_loop, cpu_ms_per_request, echo_floor, interleaved, kim_system, log,
+from common import (arguments, check, Client, closed_loop, cpu_ms_per_request, echo_floor, interleaved, kim_system, log,
                     round_ratios, summarize, table, with_cpu, workspace)
 from intake import person_body
 
@@ -41,12 +40,9 @@ def open_cases(kim, persons: int, timeout: float = 30) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--persons", type=int, default=5, help="persons (and so cases) to read")
-    parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of each measurement, all rounds")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating floor/system rounds")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     c, warmup = args.concurrency, 2 * args.concurrency
 

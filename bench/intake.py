@@ -7,15 +7,14 @@ Targets: throughput >= 50 % of the echo floor; p99 < 150 ms at 100 req/s; every 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import threading
 import time
 import uuid
 from collections import Counter
 
-from common import (MUNICIPALITY, check, closed_loop, echo_floor, interleaved, kim_system, log, open_loop,
-                    percentile, round_ratios, summarize, table, with_cpu, workspace, cpu_ms_per_request)
+from common import (MUNICIPALITY, arguments, check, closed_loop, cpu_ms_per_request, echo_floor, interleaved,
+                    kim_system, log, open_loop, percentile, round_ratios, summarize, table, with_cpu, workspace)
 
 
 def person_body(i: int) -> bytes:
@@ -84,14 +83,11 @@ def statuses(samples) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = arguments(__doc__)
     parser.add_argument("--n", type=int, default=2000, help="persons to register in the closed loop")
-    parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=4, help="alternating floor/intake rounds")
     parser.add_argument("--rate", type=float, default=100.0, help="req/s of the open-loop phase")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of the open-loop phase")
     parser.add_argument("--case-timeout", type=float, default=60.0, help="seconds to wait for late cases")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     c, warmup = args.concurrency, 2 * args.concurrency
 

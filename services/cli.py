@@ -4,6 +4,7 @@
     kim run NAME   run one service in this process (what `kim up` and the deploy manifests start)
     kim migrate    bring every service's database to the newest schema
     kim token      print a development token the running gateway accepts
+    kim health N   exit 0 when service N answers (the containers' health check)
 """
 from __future__ import annotations
 
@@ -109,6 +110,24 @@ def cmd_token(args) -> int:
     return 0
 
 
+def cmd_health(args) -> int:
+    settings = Settings.load()
+    try:
+        if args.name == "gateway":
+            port = settings.gateway_address.rpartition(":")[2]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{args.path}", timeout=5):
+                pass  # a 4xx/5xx raises
+        else:  # any replica's health RPC: the service, its database and its queue work
+            from nameko.standalone.rpc import ClusterRpcProxy
+
+            with ClusterRpcProxy({"AMQP_URI": settings.amqp_uri, "serializer": "json"}, timeout=5) as rpc:
+                getattr(rpc, args.name).health()
+    except Exception as exc:
+        print(f"{args.name} unhealthy: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _ensure_secret(settings: Settings) -> None:
     if os.environ.get("KIM_JWT_SECRET"):
         return
@@ -205,6 +224,10 @@ def main(argv=None) -> int:
     migrate = sub.add_parser("migrate", help="migrate the databases")
     migrate.add_argument("services", nargs="*", help=f"some of {', '.join(MIGRATED)}; default all")
     migrate.set_defaults(func=cmd_migrate)
+    health = sub.add_parser("health", help="exit 0 when a service answers")
+    health.add_argument("name", choices=sorted(SERVICE_CLASSES))
+    health.add_argument("path", nargs="?", default="/ready", help="gateway only: the path to GET")
+    health.set_defaults(func=cmd_health)
     token = sub.add_parser("token", help="print a development token")
     token.add_argument("--role", required=True)
     token.add_argument("--municipality", action="append", required=True, help="AGS code; repeat for more")

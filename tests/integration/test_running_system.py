@@ -56,6 +56,8 @@ def test_kim_up_serves_and_stops_cleanly(system):
                                      headers=headers, timeout=10).json()["items"])
     assert case[0]["status"] == "intake"
     assert (Path(system.env["KIM_DATA_DIR"]) / "intake.db").exists()
+    for name in ("gateway", "intake", "casework"):  # the containers' health check
+        assert subprocess.run([str(BIN / "kim"), "health", name], env=system.env, timeout=30).returncode == 0
 
     system.send_signal(signal.SIGTERM)
     assert system.wait(timeout=30) == 0
@@ -64,6 +66,8 @@ def test_kim_up_serves_and_stops_cleanly(system):
     assert "Traceback" not in rest
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{system.url}/health", timeout=2)
+    assert subprocess.run([str(BIN / "kim"), "health", "gateway"], env=system.env, timeout=30,
+                          capture_output=True).returncode == 1
 
 
 def test_services_do_not_outlive_a_killed_supervisor(system):

@@ -293,7 +293,7 @@ def test_compose_runs_kim_run_for_each_service_and_kim_migrate_once():
         service = services[name]
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert service["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
-        assert service["healthcheck"]["test"][:2] == ["CMD", "kim-healthcheck"] and name in service["healthcheck"]["test"]
+        assert service["healthcheck"]["test"][:3] == ["CMD", "kim", "health"] and name in service["healthcheck"]["test"]
         assert service.get("read_only") is True
         assert str(service.get("user", "10001")).split(":")[0] not in ("0", "root")
 
