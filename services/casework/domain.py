@@ -5,6 +5,7 @@ import functools
 from datetime import datetime, timezone
 
 from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.shared.auth import Caller, Role
@@ -15,19 +16,18 @@ from services.shared.schemas import decode_cursor, encode_cursor, parse_utc
 from .models import Case
 
 
-_CASE_OF_PERSON = select(Case.id).where(Case.person_id == bindparam("person_id"))
+# one statement, no read first: the unique person_id decides, also between concurrent deliveries
+_OPEN_CASE = {name: dialect.insert(Case.__table__).on_conflict_do_nothing(index_elements=["person_id"])
+              for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 
 
-def open_case(session: Session, person_id: str, municipality: str) -> Case | None:
+def open_case(session: Session, person_id: str, municipality: str) -> dict | None:
     """Open the person's case; None if it is already open (one case per person)."""
-    if session.scalar(_CASE_OF_PERSON, {"person_id": str(person_id)}):
-        return None
     now = datetime.now(timezone.utc)
-    case = Case(id=new_id(), person_id=str(person_id), municipality=municipality, status="intake",
-                opened_at=now, updated_at=now, version=1)
-    session.add(case)
-    session.flush()
-    return case
+    case = dict(id=new_id(), person_id=str(person_id), municipality=municipality, status="intake",
+                opened_at=now, updated_at=now, assigned_to=None, team=None, version=1)
+    opened = session.execute(_OPEN_CASE[session.get_bind().dialect.name], case).rowcount == 1
+    return case if opened else None
 
 
 def visibility(caller: Caller):
@@ -92,9 +92,9 @@ def assign_case(session: Session, case_id: str, caller: Caller, expected_version
     return case
 
 
-def case_opened(case: Case) -> dict:
-    return {"case_id": case.id, "person_id": case.person_id, "municipality": case.municipality,
-            "status": case.status, "opened_at": case.opened_at}
+def case_opened(case: dict) -> dict:
+    return {"case_id": case["id"], "person_id": case["person_id"], "municipality": case["municipality"],
+            "status": case["status"], "opened_at": case["opened_at"]}
 
 
 def case_assigned(case: Case) -> dict:

@@ -28,8 +28,8 @@ class CaseworkService(ServiceBase):
             payload = envelope["payload"]
             case = domain.open_case(uow.session, payload["person_id"], payload["municipality"])
             if case is not None:
-                uow.emit("case_opened", case.municipality, domain.case_opened(case))
-                return case.id
+                uow.emit("case_opened", case["municipality"], domain.case_opened(case))
+                return case["id"]
             return None
 
     @rpc

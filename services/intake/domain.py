@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from services.shared.auth import Caller
@@ -11,24 +12,32 @@ from services.shared.errors import Forbidden, InvalidInput, NotFound
 
 from .models import Consent, Person
 
+# Core statements, built once: a registration is two INSERTs, and the ORM's unit of work costs several times
+# what they do (it was the largest share of intake's CPU per registration)
+_INSERT_PERSON = insert(Person.__table__)
+_INSERT_CONSENT = insert(Consent.__table__)
 
-def register_person(session: Session, data: dict, caller: Caller, served: tuple[str, ...]) -> Person:
+
+def register_person(session: Session, data: dict, caller: Caller, served: tuple[str, ...]) -> dict:
+    """Store a new person; returns the record as PersonSchema dumps it."""
     municipality = data["municipality"]
     if municipality not in served:
         raise InvalidInput("municipality is not served by this instance",
                            {"municipality": [f"this instance serves {', '.join(served)}"]})
     if not caller.sees_municipality(municipality):
         raise Forbidden("you may not register persons for this municipality")
-    person = Person(
+    person = dict(
         id=new_id(), municipality=municipality, given_name=data["given_name"], family_name=data["family_name"],
         birth_date=data["birth_date"], arrival_date=data["arrival_date"],
         residence_status=data["residence_status"], languages=list(data["languages"]),
         created_at=datetime.now(timezone.utc), created_by=caller.sub, version=1,
-        consents=[Consent(purpose=c["purpose"], granted_at=c["granted_at"]) for c in data["consents"]],
     )
-    session.add(person)
-    session.flush()
-    return person
+    session.execute(_INSERT_PERSON, person)
+    consents = [dict(person_id=person["id"], purpose=c["purpose"], granted_at=c["granted_at"], withdrawn_at=None)
+                for c in data["consents"]]
+    if consents:
+        session.execute(_INSERT_CONSENT, consents)
+    return {**person, "consents": consents}
 
 
 def get_person(session: Session, person_id: str, caller: Caller) -> Person:
@@ -39,10 +48,10 @@ def get_person(session: Session, person_id: str, caller: Caller) -> Person:
     return person
 
 
-def person_registered(person: Person) -> dict:
+def person_registered(person: dict) -> dict:
     """The pseudonymous facts the event may carry: no names, no birth date, no contact data."""
     return {
-        "person_id": person.id, "municipality": person.municipality, "arrival_date": person.arrival_date,
-        "residence_status": person.residence_status, "languages": person.languages,
-        "birth_year": person.birth_date.year,
+        "person_id": person["id"], "municipality": person["municipality"], "arrival_date": person["arrival_date"],
+        "residence_status": person["residence_status"], "languages": person["languages"],
+        "birth_year": person["birth_date"].year,
     }

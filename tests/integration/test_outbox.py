@@ -57,7 +57,7 @@ def register(transactions):
     data = RegisterPersonSchema().load(person_body())
     with transactions() as uow:
         person = domain.register_person(uow.session, data, CALLER, (LUEDENSCHEID,))
-        uow.emit("person_registered", person.municipality, domain.person_registered(person))
+        uow.emit("person_registered", person["municipality"], domain.person_registered(person))
     return person
 
 
@@ -78,7 +78,7 @@ def test_failure_after_writing_leaves_neither_row_nor_event(intake_db, received,
         with intake_db() as uow:
             person = domain.register_person(uow.session, RegisterPersonSchema().load(person_body()), CALLER,
                                             (LUEDENSCHEID,))
-            uow.emit("person_registered", person.municipality, domain.person_registered(person))
+            uow.emit("person_registered", person["municipality"], domain.person_registered(person))
             raise RuntimeError("the handler fails after writing")
     eventlet.sleep(0.5)
     with intake_db() as uow:
@@ -171,7 +171,7 @@ def test_event_published_after_the_broker_is_back_exactly_once(intake_db, receiv
         poll(lambda: not pending(intake_db))
         eventlet.sleep(1.0)
         assert len(received) == 2, "published exactly once"
-        assert received[1]["payload"]["person_id"] == person.id
+        assert received[1]["payload"]["person_id"] == person["id"]
         with intake_db() as uow:
             assert len(uow.session.execute(select(uow.outbox.c.id)).all()) == 2
     finally:
@@ -192,7 +192,7 @@ def test_event_nobody_subscribes_to_is_retried_then_parked(intake_db, rabbit_con
         poll(lambda: not pending(intake_db), timeout=10)
         with Connection(rabbit_config["AMQP_URI"]) as conn:
             message = conn.SimpleQueue(outbox.UNROUTED_QUEUE).get(timeout=5)
-            assert message.payload["payload"]["person_id"] == person.id
+            assert message.payload["payload"]["person_id"] == person["id"]
             assert message.headers["kim.exchange"] == "intake.events"
             message.ack()
     finally:
