@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,12 +21,12 @@ _OPEN_CASE = {name: dialect.insert(Case.__table__).on_conflict_do_nothing(index_
               for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 
 
-def open_case(session: Session, person_id: str, municipality: str) -> dict | None:
+def open_case(connection: Connection, person_id: str, municipality: str) -> dict | None:
     """Open the person's case; None if it is already open (one case per person)."""
     now = datetime.now(timezone.utc)
     case = dict(id=new_id(), person_id=str(person_id), municipality=municipality, status="intake",
                 opened_at=now, updated_at=now, assigned_to=None, team=None, version=1)
-    opened = session.execute(_OPEN_CASE[session.get_bind().dialect.name], case).rowcount == 1
+    opened = connection.execute(_OPEN_CASE[connection.dialect.name], case).rowcount == 1
     return case if opened else None
 
 

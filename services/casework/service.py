@@ -26,7 +26,7 @@ class CaseworkService(ServiceBase):
             if not uow.claim("casework.open_case", envelope["event_id"]):
                 return None
             payload = envelope["payload"]
-            case = domain.open_case(uow.session, payload["person_id"], payload["municipality"])
+            case = domain.open_case(uow.connection, payload["person_id"], payload["municipality"])
             if case is not None:
                 uow.emit("case_opened", case["municipality"], domain.case_opened(case))
                 return case["id"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
 from services.shared.auth import Caller
@@ -18,7 +18,7 @@ _INSERT_PERSON = insert(Person.__table__)
 _INSERT_CONSENT = insert(Consent.__table__)
 
 
-def register_person(session: Session, data: dict, caller: Caller, served: tuple[str, ...]) -> dict:
+def register_person(connection: Connection, data: dict, caller: Caller, served: tuple[str, ...]) -> dict:
     """Store a new person; returns the record as PersonSchema dumps it."""
     municipality = data["municipality"]
     if municipality not in served:
@@ -32,11 +32,11 @@ def register_person(session: Session, data: dict, caller: Caller, served: tuple[
         residence_status=data["residence_status"], languages=list(data["languages"]),
         created_at=datetime.now(timezone.utc), created_by=caller.sub, version=1,
     )
-    session.execute(_INSERT_PERSON, person)
+    connection.execute(_INSERT_PERSON, person)
     consents = [dict(person_id=person["id"], purpose=c["purpose"], granted_at=c["granted_at"], withdrawn_at=None)
                 for c in data["consents"]]
     if consents:
-        session.execute(_INSERT_CONSENT, consents)
+        connection.execute(_INSERT_CONSENT, consents)
     return {**person, "consents": consents}
 
 

@@ -26,7 +26,7 @@ class IntakeService(ServiceBase):
         caller = self.caller.require(Permission.PERSON_CREATE)
         payload = load_or_raise(schema(RegisterPersonSchema), data)
         with self.db.transaction() as uow:
-            person = domain.register_person(uow.session, payload, caller, self.settings.municipalities)
+            person = domain.register_person(uow.connection, payload, caller, self.settings.municipalities)
             uow.emit("person_registered", person["municipality"], domain.person_registered(person))
             return schema(PersonSchema).dump(person)
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import eventlet
 import eventlet.semaphore
 from nameko.extensions import DependencyProvider
-from sqlalchemy import (JSON, Column, DateTime, Index, Integer, MetaData, String, Table, TypeDecorator,
+from sqlalchemy import (JSON, Column, Connection, DateTime, Index, Integer, MetaData, String, Table, TypeDecorator,
                         create_engine, delete, event, insert)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -89,20 +89,40 @@ def make_engine(url: str):
 
 
 class UnitOfWork:
-    def __init__(self, session: Session, producer: str, outbox: Table, processed: Table, request_id=None):
-        self.session = session
+    """One transaction. `connection` runs Core statements (the write paths: cheap); `session` is an ORM session
+    on the same connection and transaction, created when first used (reads that map rows to objects). Per
+    statement an ORM session costs several times what the Core connection does."""
+
+    def __init__(self, connection: Connection, producer: str, outbox: Table, processed: Table, request_id=None):
+        self.connection = connection
         self.producer = producer
         self.outbox = outbox
         self.processed = processed
         self.request_id = request_id
         self.emitted: list[dict] = []
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            # joins the connection's transaction ("rollback_only"): the unit of work commits it
+            self._session = Session(bind=self.connection, expire_on_commit=False,
+                                    join_transaction_mode="rollback_only")
+        return self._session
+
+    def _flush(self):
+        if self._session is not None:
+            self._session.flush()
+
+    def _close(self):
+        if self._session is not None:
+            self._session.close()
 
     def emit(self, event_type: str, municipality: str, payload: dict, *, schema_version: int = 1) -> dict:
         """Record an event for publication when (and only if) this transaction commits."""
         envelope = build_envelope(self.producer, event_type, municipality, payload,
                                   schema_version=schema_version, request_id=self.request_id)
-        # parameters apart from the statement: SQLAlchemy then reuses one compiled INSERT
-        self.session.execute(insert(self.outbox), {
+        self.connection.execute(_insert_statement(self.outbox), {
             "event_id": envelope["event_id"], "exchange": f"{self.producer}.events", "routing_key": event_type,
             "body": envelope, "created_at": utcnow(), "attempts": 0,
         })
@@ -113,9 +133,14 @@ class UnitOfWork:
         """Mark an event as processed by `consumer`; False if it already was (a redelivery: do nothing).
 
         One INSERT .. ON CONFLICT DO NOTHING: a concurrent delivery of the same event cannot slip through."""
-        result = self.session.execute(_claim_statement(self.processed, self.session.get_bind().dialect.name),
-                                      {"consumer": consumer, "event_id": str(event_id), "processed_at": utcnow()})
+        result = self.connection.execute(_claim_statement(self.processed, self.connection.dialect.name),
+                                         {"consumer": consumer, "event_id": str(event_id), "processed_at": utcnow()})
         return result.rowcount == 1
+
+
+@functools.cache
+def _insert_statement(table: Table):
+    return insert(table)
 
 
 @functools.cache
@@ -139,10 +164,13 @@ class Transactions:
     @contextlib.contextmanager
     def __call__(self, request_id=None):
         with (self.lock or contextlib.nullcontext()):
-            with Session(self.engine, expire_on_commit=False) as session:
-                uow = UnitOfWork(session, self.producer, self.outbox, self.processed, request_id)
-                with session.begin():
+            with self.engine.begin() as connection:
+                uow = UnitOfWork(connection, self.producer, self.outbox, self.processed, request_id)
+                try:
                     yield uow
+                    uow._flush()
+                finally:
+                    uow._close()
         if uow.emitted and self.on_emit:
             self.on_emit()
 
@@ -151,8 +179,8 @@ def purge_event_log(transactions: "Transactions", keep_days: float) -> int:
     """Delete sent outbox rows and processed-event marks older than keep_days (redeliveries come far sooner)."""
     cutoff = utcnow() - timedelta(days=keep_days)
     with transactions() as uow:
-        sent = uow.session.execute(delete(uow.outbox).where(uow.outbox.c.sent_at < cutoff)).rowcount
-        seen = uow.session.execute(delete(uow.processed).where(uow.processed.c.processed_at < cutoff)).rowcount
+        sent = uow.connection.execute(delete(uow.outbox).where(uow.outbox.c.sent_at < cutoff)).rowcount
+        seen = uow.connection.execute(delete(uow.processed).where(uow.processed.c.processed_at < cutoff)).rowcount
     return sent + seen
 
 

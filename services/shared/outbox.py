@@ -16,7 +16,6 @@ from eventlet.event import Event
 from kombu import Connection, Exchange, Producer, Queue
 from nameko.events import get_event_exchange
 from sqlalchemy import and_, bindparam, or_, select, update
-from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -87,22 +86,22 @@ class OutboxRelay:
         if self.lock is None:
             # PostgreSQL: the rows stay locked (SKIP LOCKED) while they are published, so that replicas of a
             # service never publish the same row
-            with Session(self.engine) as session, session.begin():
-                rows = self._due(session)
-                self._publish_and_mark(rows, lambda outcomes: self._mark(session, outcomes))
+            with self.engine.begin() as connection:
+                rows = self._due(connection)
+                self._publish_and_mark(rows, lambda outcomes: self._mark(connection, outcomes))
             return len(rows)
         # SQLite: one relay per process; the green lock is held for the reads and writes, not the publishes
-        with self.lock, Session(self.engine) as session, session.begin():
-            rows = self._due(session)
+        with self.lock, self.engine.begin() as connection:
+            rows = self._due(connection)
 
         def mark(outcomes):
-            with self.lock, Session(self.engine) as session, session.begin():
-                self._mark(session, outcomes)
+            with self.lock, self.engine.begin() as connection:
+                self._mark(connection, outcomes)
         self._publish_and_mark(rows, mark)
         return len(rows)
 
-    def _due(self, session):
-        return session.execute(self._due_rows, {"now": _now()}).all()
+    def _due(self, connection):
+        return connection.execute(self._due_rows, {"now": _now()}).all()
 
     def _publish_and_mark(self, rows, mark):
         """Publish a batch, wait for the broker's confirms once for all of it, then mark the outcomes. If the
@@ -154,15 +153,15 @@ class OutboxRelay:
         if nacked:
             self._nacked |= done
 
-    def _mark(self, session, outcomes):
+    def _mark(self, connection, outcomes):
         now = _now()
         sent = [row.id for row, outcome in outcomes if outcome == "sent"]
         if sent:
-            session.execute(self._mark_sent, {"ids": sent, "now": now})
+            connection.execute(self._mark_sent, {"ids": sent, "now": now})
         for row, outcome in outcomes:
             if outcome != "sent":
                 delay = min(MAX_BACKOFF_SECONDS, 2 ** min(row.attempts, 5))
-                session.execute(self._mark_retry, {"row_id": row.id, "next": now + timedelta(seconds=delay)})
+                connection.execute(self._mark_retry, {"row_id": row.id, "next": now + timedelta(seconds=delay)})
 
     def _get_producer(self) -> Producer:
         if self._producer is None:

@@ -17,6 +17,6 @@ class ServiceBase:
         """Answers when the service, its database and its RPC queue work; reports the outbox backlog."""
         with self.db.transaction() as uow:
             outbox = uow.outbox
-            pending = uow.session.execute(
+            pending = uow.connection.execute(
                 select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar_one()
         return {"service": self.name, "status": "ok", "outbox_pending": pending}

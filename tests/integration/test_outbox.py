@@ -56,7 +56,7 @@ def received(rabbit_config):
 def register(transactions):
     data = RegisterPersonSchema().load(person_body())
     with transactions() as uow:
-        person = domain.register_person(uow.session, data, CALLER, (LUEDENSCHEID,))
+        person = domain.register_person(uow.connection, data, CALLER, (LUEDENSCHEID,))
         uow.emit("person_registered", person["municipality"], domain.person_registered(person))
     return person
 
@@ -76,7 +76,7 @@ def test_failure_after_writing_leaves_neither_row_nor_event(intake_db, received,
     relay_thread = eventlet.spawn(relay.run)
     with pytest.raises(RuntimeError):
         with intake_db() as uow:
-            person = domain.register_person(uow.session, RegisterPersonSchema().load(person_body()), CALLER,
+            person = domain.register_person(uow.connection, RegisterPersonSchema().load(person_body()), CALLER,
                                             (LUEDENSCHEID,))
             uow.emit("person_registered", person["municipality"], domain.person_registered(person))
             raise RuntimeError("the handler fails after writing")
