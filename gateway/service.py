@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import eventlet
 from kombu import Connection
-from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from services.casework.schemas import AssignCaseSchema, CaseListQuerySchema, CasePageSchema, CaseSchema
@@ -12,6 +11,7 @@ from services.intake.schemas import PersonSchema, RegisterPersonSchema
 from services.shared.auth import CallerProvider, Permission as P
 from services.shared.dependencies import SettingsProvider
 from services.shared.logs import RequestLogContext
+from services.shared.rpc import RpcProxy
 from services.shared.schemas import load_or_raise, schema
 
 from . import docs

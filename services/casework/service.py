@@ -1,11 +1,10 @@
 """Casework service: opens a case for every registered person; case managers read and assign cases."""
 from __future__ import annotations
 
-from nameko.rpc import rpc
-
 from services.shared.auth import CallerProvider, Permission
 from services.shared.db import Database
 from services.shared.messaging import subscribe
+from services.shared.rpc import rpc
 from services.shared.schemas import load_or_raise, schema
 from services.shared.service import ServiceBase
 

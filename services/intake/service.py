@@ -1,11 +1,10 @@
 """Intake service: registers newly arrived persons and announces them as `person_registered`."""
 from __future__ import annotations
 
-from nameko.rpc import rpc
-
 from services.shared.auth import CallerProvider, Permission
 from services.shared.db import Database
 from services.shared.dependencies import SettingsProvider
+from services.shared.rpc import rpc
 from services.shared.schemas import load_or_raise, schema
 from services.shared.service import ServiceBase
 

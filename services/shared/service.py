@@ -1,7 +1,7 @@
 """What every service has in common: a health RPC the gateway's /ready asks, and the request id in its logs."""
 from __future__ import annotations
 
-from nameko.rpc import rpc
+from .rpc import rpc
 from sqlalchemy import func, select
 
 from .logs import RequestLogContext
