@@ -15,6 +15,7 @@ from services.shared.auth import caller_from_claims
 from services.shared.db import Transactions, make_engine
 from services.shared.outbox import OutboxRelay
 from tests.conftest import LUEDENSCHEID, person_body, poll
+from tests.integration.broker_proxy import Proxy
 
 pytestmark = pytest.mark.integration
 
@@ -90,64 +91,6 @@ def test_failure_after_writing_leaves_neither_row_nor_event(intake_db, received,
     poll(lambda: len(received) == 1)
     relay.stop()
     relay_thread.kill()
-
-
-class Proxy:
-    """A TCP proxy in front of RabbitMQ that the test can switch off and on: the broker 'stops'."""
-
-    def __init__(self, target=("127.0.0.1", 5672)):
-        self.target = target
-        self.listener = eventlet.listen(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.up = True
-        self.pipes = []
-        self.acceptor = eventlet.spawn(self._accept)
-
-    def _accept(self):
-        while True:
-            client, _ = self.listener.accept()
-            if not self.up:
-                client.close()
-                continue
-            upstream = eventlet.connect(self.target)
-            self.pipes.append((client, upstream))
-            eventlet.spawn(self._pipe, client, upstream)
-            eventlet.spawn(self._pipe, upstream, client)
-
-    @staticmethod
-    def _pipe(source, sink):
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, sink):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def stop(self):
-        self.up = False
-        for client, upstream in self.pipes:
-            for s in (client, upstream):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        self.pipes = []
-
-    def start(self):
-        self.up = True
-
-    def close(self):
-        self.stop()
-        self.acceptor.kill()
-        self.listener.close()
 
 
 def test_event_published_after_the_broker_is_back_exactly_once(intake_db, received, rabbit_config):

@@ -1,0 +1,97 @@
+"""The confirmed publisher behind RPC requests and replies, over the real broker: every message confirmed and
+delivered once, unroutable mandatory messages reported, a dropped connection retried, a lost broker reported."""
+import time
+
+import eventlet
+import pytest
+from kombu import Connection, Exchange, Queue
+from kombu.exceptions import OperationalError
+from nameko.amqp.publish import UndeliverableMessage
+
+from services.shared.rpc import ConfirmedPublisher
+from tests.integration.broker_proxy import Proxy
+
+EXCHANGE = Exchange("test.publisher", type="topic", durable=False, auto_delete=False)
+
+
+@pytest.fixture
+def amqp_uri(rabbit_config):
+    return rabbit_config["AMQP_URI"]
+
+
+@pytest.fixture
+def queue(amqp_uri):
+    """A queue bound for routing key `bound`; yields a function returning the bodies that arrived."""
+    conn = Connection(amqp_uri)
+    bound = Queue("test.publisher.bound", EXCHANGE, routing_key="bound", durable=False)
+    bound(conn.default_channel).declare()
+
+    def received():
+        bodies = []
+        while (message := bound(conn.default_channel).get(no_ack=True)) is not None:
+            bodies.append(message.payload)
+        return bodies
+    yield received
+    conn.release()
+
+
+@pytest.fixture
+def run_publisher():
+    started = []
+
+    def start(uri, **kwargs):
+        publisher = ConfirmedPublisher(uri, **kwargs)
+        started.append((publisher, eventlet.spawn(publisher.run)))
+        return publisher
+    yield start
+    for publisher, thread in started:
+        publisher.stop()
+        thread.kill()
+
+
+def test_concurrent_publishes_are_each_confirmed_and_delivered_once(amqp_uri, queue, run_publisher):
+    publisher = run_publisher(amqp_uri)
+    pool = eventlet.GreenPool()
+    for i in range(200):
+        pool.spawn(publisher.publish, {"n": i}, exchange=EXCHANGE, routing_key="bound", correlation_id=str(i))
+    pool.waitall()  # each publish returned: its confirm came
+    assert sorted(body["n"] for body in queue()) == list(range(200))
+
+
+def test_an_unroutable_mandatory_message_is_reported_and_its_batch_mates_are_not(amqp_uri, queue, run_publisher):
+    publisher = run_publisher(amqp_uri)
+    routed = eventlet.spawn(publisher.publish, {"n": 1}, exchange=EXCHANGE, routing_key="bound", mandatory=True)
+    lost = eventlet.spawn(publisher.publish, {"n": 2}, exchange=EXCHANGE, routing_key="nobody", mandatory=True)
+    loose = eventlet.spawn(publisher.publish, {"n": 3}, exchange=EXCHANGE, routing_key="nobody")
+    routed.wait()
+    with pytest.raises(UndeliverableMessage):
+        lost.wait()
+    loose.wait()  # not mandatory: dropped by the broker, as AMQP says, and confirmed
+    assert queue() == [{"n": 1}]
+
+
+def test_a_dropped_connection_is_reconnected_and_the_message_published(amqp_uri, queue, run_publisher):
+    proxy = Proxy()
+    try:
+        publisher = run_publisher(amqp_uri.replace("localhost:5672", f"127.0.0.1:{proxy.port}"))
+        publisher.publish({"n": 1}, exchange=EXCHANGE, routing_key="bound")
+        proxy.stop()  # cuts the open connection; new ones are refused for a moment
+        eventlet.spawn_after(0.2, proxy.start)
+        publisher.publish({"n": 2}, exchange=EXCHANGE, routing_key="bound")
+        assert [body["n"] for body in queue()] == [1, 2]
+    finally:
+        proxy.close()
+
+
+def test_a_lost_broker_is_reported_after_the_retries(amqp_uri, run_publisher):
+    proxy = Proxy()
+    try:
+        publisher = run_publisher(amqp_uri.replace("localhost:5672", f"127.0.0.1:{proxy.port}"), timeout=2)
+        publisher.publish({"n": 1}, exchange=EXCHANGE, routing_key="bound")
+        proxy.stop()
+        started = time.monotonic()
+        with pytest.raises(OperationalError):  # the connection's error, not the caller's own time-out
+            publisher.publish({"n": 2}, exchange=EXCHANGE, routing_key="bound")
+        assert time.monotonic() - started < 10
+    finally:
+        proxy.close()
