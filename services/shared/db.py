@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from .events import build_envelope
 from .outbox import OutboxRelay
+from .publisher import SharedPublisher
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,8 @@ class Database(DependencyProvider):
     SQLite file under `KIM_DATA_DIR`. The outbox relay runs in the service's container.
     """
 
+    shared_publisher = SharedPublisher()
+
     def __init__(self, metadata: MetaData, relay: bool = True):
         self.metadata = metadata
         self.with_relay = relay and "outbox" in metadata.tables
@@ -202,7 +205,7 @@ class Database(DependencyProvider):
         self.retention_days = settings.event_retention_days
         self.transactions = Transactions(self.engine, self.container.service_name, self.metadata)
         if self.with_relay:
-            self.relay = OutboxRelay(self.engine, self.transactions.outbox, settings.amqp_uri,
+            self.relay = OutboxRelay(self.engine, self.transactions.outbox, self.shared_publisher.publisher,
                                      self.transactions.lock, poll_seconds=settings.outbox_poll_seconds)
             self.transactions.on_emit = self.relay.wake
 

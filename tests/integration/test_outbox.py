@@ -14,6 +14,7 @@ from services.intake.schemas import RegisterPersonSchema
 from services.shared.auth import caller_from_claims
 from services.shared.db import Transactions, make_engine
 from services.shared.outbox import OutboxRelay
+from services.shared.publisher import ConfirmedPublisher
 from tests.conftest import LUEDENSCHEID, person_body, poll
 from tests.integration.broker_proxy import Proxy
 
@@ -27,6 +28,24 @@ def intake_db(db_urls):
     engine = make_engine(db_urls["intake"])
     yield Transactions(engine, "intake", metadata)
     engine.dispose()
+
+
+@pytest.fixture
+def start_relay():
+    """start(transactions, amqp_uri): a relay and its publisher running, both stopped after the test."""
+    running = []
+
+    def start(transactions, amqp_uri):
+        publisher = ConfirmedPublisher(amqp_uri)
+        relay = OutboxRelay(transactions.engine, transactions.outbox, publisher, transactions.lock, 0.1)
+        running.append((relay, publisher, eventlet.spawn(publisher.run), eventlet.spawn(relay.run)))
+        return relay
+    yield start
+    for relay, publisher, *threads in running:
+        relay.stop()
+        publisher.stop()
+        for thread in threads:
+            thread.kill()
 
 
 @pytest.fixture
@@ -72,9 +91,8 @@ def attempts(transactions):
         return [row.attempts for row in uow.session.execute(select(uow.outbox.c.attempts))]
 
 
-def test_failure_after_writing_leaves_neither_row_nor_event(intake_db, received, rabbit_config):
-    relay = OutboxRelay(intake_db.engine, intake_db.outbox, rabbit_config["AMQP_URI"], intake_db.lock, 0.1)
-    relay_thread = eventlet.spawn(relay.run)
+def test_failure_after_writing_leaves_neither_row_nor_event(intake_db, received, rabbit_config, start_relay):
+    start_relay(intake_db, rabbit_config["AMQP_URI"])
     with pytest.raises(RuntimeError):
         with intake_db() as uow:
             person = domain.register_person(uow.connection, RegisterPersonSchema().load(person_body()), CALLER,
@@ -89,16 +107,13 @@ def test_failure_after_writing_leaves_neither_row_nor_event(intake_db, received,
 
     register(intake_db)  # the relay works: a committed one is published
     poll(lambda: len(received) == 1)
-    relay.stop()
-    relay_thread.kill()
 
 
-def test_event_published_after_the_broker_is_back_exactly_once(intake_db, received, rabbit_config):
+def test_event_published_after_the_broker_is_back_exactly_once(intake_db, received, rabbit_config, start_relay):
     proxy = Proxy()
     uri = rabbit_config["AMQP_URI"].replace("localhost:5672", f"127.0.0.1:{proxy.port}")
     assert str(proxy.port) in uri
-    relay = OutboxRelay(intake_db.engine, intake_db.outbox, uri, intake_db.lock, 0.1)
-    relay_thread = eventlet.spawn(relay.run)
+    start_relay(intake_db, uri)
     try:
         register(intake_db)
         poll(lambda: len(received) == 1)  # the path works
@@ -118,26 +133,19 @@ def test_event_published_after_the_broker_is_back_exactly_once(intake_db, receiv
         with intake_db() as uow:
             assert len(uow.session.execute(select(uow.outbox.c.id)).all()) == 2
     finally:
-        relay.stop()
-        relay_thread.kill()
         proxy.close()
 
 
-def test_event_nobody_subscribes_to_is_retried_then_parked(intake_db, rabbit_config, monkeypatch):
+def test_event_nobody_subscribes_to_is_retried_then_parked(intake_db, rabbit_config, monkeypatch, start_relay):
     from services.shared import outbox
     monkeypatch.setattr(outbox, "MAX_UNROUTABLE_ATTEMPTS", 2)
-    relay = OutboxRelay(intake_db.engine, intake_db.outbox, rabbit_config["AMQP_URI"], intake_db.lock, 0.1)
-    relay_thread = eventlet.spawn(relay.run)
-    try:
-        person = register(intake_db)  # no queue is bound to intake.events in this vhost
-        poll(lambda: attempts(intake_db) == [1])
-        assert len(pending(intake_db)) == 1, "returned by the broker: kept for a retry"
-        poll(lambda: not pending(intake_db), timeout=10)
-        with Connection(rabbit_config["AMQP_URI"]) as conn:
-            message = conn.SimpleQueue(outbox.UNROUTED_QUEUE).get(timeout=5)
-            assert message.payload["payload"]["person_id"] == person["id"]
-            assert message.headers["kim.exchange"] == "intake.events"
-            message.ack()
-    finally:
-        relay.stop()
-        relay_thread.kill()
+    start_relay(intake_db, rabbit_config["AMQP_URI"])
+    person = register(intake_db)  # no queue is bound to intake.events in this vhost
+    poll(lambda: attempts(intake_db) == [1])
+    assert len(pending(intake_db)) == 1, "returned by the broker: kept for a retry"
+    poll(lambda: not pending(intake_db), timeout=10)
+    with Connection(rabbit_config["AMQP_URI"]) as conn:
+        message = conn.SimpleQueue(outbox.UNROUTED_QUEUE).get(timeout=5)
+        assert message.payload["payload"]["person_id"] == person["id"]
+        assert message.headers["kim.exchange"] == "intake.events"
+        message.ack()

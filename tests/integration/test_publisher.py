@@ -8,7 +8,7 @@ from kombu import Connection, Exchange, Queue
 from kombu.exceptions import OperationalError
 from nameko.amqp.publish import UndeliverableMessage
 
-from services.shared.rpc import ConfirmedPublisher
+from services.shared.publisher import ConfirmedPublisher
 from tests.integration.broker_proxy import Proxy
 
 EXCHANGE = Exchange("test.publisher", type="topic", durable=False, auto_delete=False)
