@@ -3,13 +3,17 @@ import uuid
 from datetime import date
 
 import pytest
+from nameko.containers import ServiceContainer
+from nameko.rpc import Rpc, RpcProxy as NamekoRpcProxy
 from nameko.testing.services import entrypoint_hook, worker_factory
 from sqlalchemy import func, select
 
+from gateway.service import GatewayService
 from services.casework import models as casework_models
 from services.casework.service import CaseworkService
 from services.intake import models as intake_models
 from services.intake.service import IntakeService
+from services.shared import rpc as shared_rpc
 from services.shared.auth import caller_from_claims
 from services.shared.db import Transactions, WorkerDatabase, make_engine
 from services.shared.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
@@ -191,3 +195,15 @@ def test_purge_keeps_recent_and_unsent_events(casework_tx):
     with casework_tx() as uow:
         assert len(uow.session.execute(select(uow.outbox.c.id)).all()) == 1  # unsent: kept whatever its age
         assert [r.event_id for r in uow.session.execute(select(uow.processed.c.event_id))] == [str(recent["event_id"])]
+
+
+@pytest.mark.parametrize("service_cls", [IntakeService, CaseworkService, GatewayService])
+def test_rpc_goes_through_the_shared_publisher_only(service_cls, rabbit_config):
+    """nameko's own `rpc` or `RpcProxy` beside ours would put a second consumer on the service's queue (calls
+    then fail at random with MethodNotFound) or publish outside the shared confirmed channel."""
+    container = ServiceContainer(service_cls, {**rabbit_config, "serializer": "json"})
+    rpcs = [e for e in container.entrypoints if isinstance(e, Rpc)]
+    proxies = [d for d in container.dependencies if isinstance(d, NamekoRpcProxy)]
+    assert rpcs or proxies
+    assert all(isinstance(e.rpc_consumer, shared_rpc._RpcConsumer) for e in rpcs)
+    assert all(isinstance(d, shared_rpc.RpcProxy) for d in proxies)
