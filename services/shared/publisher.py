@@ -14,6 +14,7 @@ import uuid
 
 import eventlet
 from eventlet.event import Event
+from greenlet import GreenletExit
 from kombu import Connection, Producer
 from nameko.amqp.publish import UndeliverableMessage
 from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, SERIALIZER_CONFIG_KEY
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 CONFIRM_TIMEOUT_SECONDS = 10
 ATTEMPTS = 3  # like nameko's default retry policy: a dropped connection is retried, then the error is raised
 RETRY_PAUSE_SECONDS = 0.5
+CLOSE_TIMEOUT_SECONDS = 2
 
 
 class NotConfirmed(Exception):
@@ -98,6 +100,16 @@ class ConfirmedPublisher:
             pending.done.wait()  # raises what the runner sent
 
     def run(self):
+        """The runner alone touches the connection (a second green thread reading it would fail or hang), so
+        it also closes it: with the AMQP handshake when stopped, without network I/O when killed."""
+        try:
+            self._run()
+        except GreenletExit:
+            self._close()
+            raise
+        self._close(graceful=True)
+
+    def _run(self):
         while self._running or self._queue:
             if not self._queue:
                 self._wake.wait()
@@ -107,7 +119,7 @@ class ConfirmedPublisher:
             try:
                 self._send(batch)
             except Exception as exc:  # connection lost, nack or timeout: retry, then fail, what is unresolved
-                self._disconnect()
+                self._close()
                 self._inflight.clear()
                 self._returnable.clear()
                 retry = []
@@ -125,10 +137,15 @@ class ConfirmedPublisher:
                     self._queue[:0] = retry
 
     def stop(self):
+        """Publish what is queued, then end `run`."""
         self._running = False
         if not self._wake.ready():
             self._wake.send(True)
-        self._disconnect()
+
+    def kill(self):
+        """Take no more messages. The container then kills `run`, which drops the connection: closing it from
+        this green thread while `run` may be reading it would leave the hub a reader of a closed socket."""
+        self._running = False
 
     def _send(self, batch: list[_Pending]) -> None:
         producer = self._get_producer()
@@ -178,12 +195,18 @@ class ConfirmedPublisher:
             self._tag = 0
         return self._producer
 
-    def _disconnect(self):
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                self._connection.release()
-        self._connection = None
-        self._producer = None
+    def _close(self, graceful: bool = False):
+        """Drop the connection. Only a graceful close talks to the broker, and only for a moment: py-amqp waits
+        for the broker's close-ok without a time limit, and a broker that hangs must not hang the service."""
+        connection, self._connection, self._producer = self._connection, None, None
+        if connection is None:
+            return
+        if graceful:
+            with eventlet.Timeout(CLOSE_TIMEOUT_SECONDS, False), contextlib.suppress(Exception):
+                connection.release()
+            return
+        with contextlib.suppress(Exception):
+            connection.collect()  # frees the socket without the closing handshake
 
 
 class SharedPublisher(SharedExtension):
@@ -207,4 +230,4 @@ class SharedPublisher(SharedExtension):
         self.publisher.stop()
 
     def kill(self):
-        self.publisher.stop()
+        self.publisher.kill()

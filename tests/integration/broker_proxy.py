@@ -1,6 +1,7 @@
 """A TCP proxy in front of RabbitMQ, for tests in which the broker goes away."""
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import eventlet
@@ -14,6 +15,7 @@ class Proxy:
         self.listener = eventlet.listen(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.up = True
+        self.silent = False
         self.pipes = []
         self.acceptor = eventlet.spawn(self._accept)
 
@@ -28,22 +30,22 @@ class Proxy:
             eventlet.spawn(self._pipe, client, upstream)
             eventlet.spawn(self._pipe, upstream, client)
 
-    @staticmethod
-    def _pipe(source, sink):
+    def _pipe(self, source, sink):
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
-                sink.sendall(data)
+                if not self.silent:
+                    sink.sendall(data)
         except OSError:
             pass
         finally:
-            for s in (source, sink):
-                try:
-                    s.close()
-                except OSError:
-                    pass
+            # end the other direction by EOF, and close only the socket this pipe alone reads: closing one that
+            # another green thread still waits on would let its number be reused under that reader
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_RDWR)
+            source.close()
 
     def stop(self):
         self.up = False
@@ -57,6 +59,10 @@ class Proxy:
 
     def start(self):
         self.up = True
+
+    def silence(self):
+        """Keep the connections open but drop what goes through them: a broker that hangs."""
+        self.silent = True
 
     def close(self):
         self.stop()

@@ -8,7 +8,7 @@ from kombu import Connection, Exchange, Queue
 from kombu.exceptions import OperationalError
 from nameko.amqp.publish import UndeliverableMessage
 
-from services.shared.publisher import ConfirmedPublisher
+from services.shared.publisher import CLOSE_TIMEOUT_SECONDS, ConfirmedPublisher
 from tests.integration.broker_proxy import Proxy
 
 EXCHANGE = Exchange("test.publisher", type="topic", durable=False, auto_delete=False)
@@ -94,4 +94,25 @@ def test_a_lost_broker_is_reported_after_the_retries(amqp_uri, run_publisher):
             publisher.publish({"n": 2}, exchange=EXCHANGE, routing_key="bound")
         assert time.monotonic() - started < 10
     finally:
+        proxy.close()
+
+
+@pytest.mark.parametrize("end", ["stop", "kill"])
+def test_stopping_never_waits_on_a_hanging_broker(amqp_uri, end):
+    """The container stops or kills its publisher while the broker hangs: neither may hang the service."""
+    proxy = Proxy()
+    publisher = ConfirmedPublisher(amqp_uri.replace("localhost:5672", f"127.0.0.1:{proxy.port}"))
+    runner = eventlet.spawn(publisher.run)
+    try:
+        publisher.publish({"n": 1}, exchange=EXCHANGE, routing_key="bound")
+        proxy.silence()
+        with eventlet.Timeout(1):
+            getattr(publisher, end)()
+        with pytest.raises(RuntimeError):
+            publisher.publish({"n": 2}, exchange=EXCHANGE, routing_key="bound")
+        if end == "stop":
+            with eventlet.Timeout(CLOSE_TIMEOUT_SECONDS + 2):
+                runner.wait()  # gave up the closing handshake the broker never answered
+    finally:
+        runner.kill()
         proxy.close()
