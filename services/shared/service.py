@@ -1,10 +1,10 @@
 """What every service has in common: a health RPC the gateway's /ready asks, and the request id in its logs."""
 from __future__ import annotations
 
-from .rpc import rpc
 from sqlalchemy import func, select
 
 from .logs import RequestLogContext
+from .rpc import rpc
 
 
 class ServiceBase:
