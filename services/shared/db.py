@@ -198,6 +198,7 @@ class Database(DependencyProvider):
         self.metadata = metadata
         self.with_relay = relay and "outbox" in metadata.tables
         self.relay = None
+        self._purger = None
 
     def setup(self):
         settings = Settings.load(self.container.config)
@@ -212,7 +213,7 @@ class Database(DependencyProvider):
     def start(self):
         if self.relay:
             self.container.spawn_managed_thread(self.relay.run)
-            self.container.spawn_managed_thread(self._purge_periodically)
+            self._purger = self.container.spawn_managed_thread(self._purge_periodically)
 
     def _purge_periodically(self):
         while True:
@@ -227,6 +228,8 @@ class Database(DependencyProvider):
     def stop(self):
         if self.relay:
             self.relay.stop()
+        if self._purger is not None:
+            self._purger.kill()  # it sleeps for an hour: ended here, not killed by the container with a warning
         self.engine.dispose()
 
     def kill(self):

@@ -64,6 +64,8 @@ def test_kim_up_serves_and_stops_cleanly(system):
     rest = system.log.read_text()
     assert "stopping" in rest
     assert "Traceback" not in rest
+    # a clean stop: nothing left for the container to kill (it would say so as a warning)
+    assert not [line for line in rest.splitlines() if " WARNING " in line or " ERROR " in line]
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{system.url}/health", timeout=2)
     assert subprocess.run([str(BIN / "kim"), "health", "gateway"], env=system.env, timeout=30,
