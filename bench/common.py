@@ -153,6 +153,14 @@ def kim_system(amqp_uri: str, folder: str, timeout: float = 90):
 
 
 @contextlib.contextmanager
+def floor_and_kim():
+    """(amqp_uri, echo floor, KIM): both systems running in one fresh vhost and folder."""
+    with workspace() as (amqp_uri, folder), echo_floor(amqp_uri, folder) as echo, \
+            kim_system(amqp_uri, folder) as kim:
+        yield amqp_uri, echo, kim
+
+
+@contextlib.contextmanager
 def echo_floor(amqp_uri: str, folder: str, timeout: float = 60):
     """The machine's floor: nameko HTTP entrypoint -> RpcProxy -> another process's @rpc echo -> back."""
     port = free_port()
@@ -238,6 +246,13 @@ class Client:
             return 0, b""
 
 
+def _started(worker, count: int) -> list[threading.Thread]:
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
 def closed_loop(target: Target, make, concurrency: int, n: int | None = None, duration: float | None = None):
     """`concurrency` threads send make(i) -> (method, path, body, headers) back to back until n requests or
     `duration` seconds are done. Returns (samples, elapsed seconds)."""
@@ -259,9 +274,7 @@ def closed_loop(target: Target, make, concurrency: int, n: int | None = None, du
             samples.append(Sample(i, start, time.perf_counter(), status, data))
         client.conn.close()
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
+    threads = _started(worker, concurrency)
     ready.wait()  # every thread has connected
     t0 = time.perf_counter()
     if duration:
@@ -284,9 +297,7 @@ def open_loop(target: Target, make, rate: float, duration: float, pool: int = 64
             samples.append(Sample(i, due, time.perf_counter(), status, data))
         client.conn.close()
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(pool)]
-    for thread in threads:
-        thread.start()
+    threads = _started(worker, pool)
     t0 = time.perf_counter() + 0.05
     for i in range(int(rate * duration)):
         due = t0 + i / rate
@@ -354,6 +365,16 @@ def interleaved(rounds: int, *phases) -> list[dict]:
             acc["elapsed"] += elapsed
             acc["round_rps"].append(len(samples) / elapsed if elapsed else 0.0)
     return out
+
+
+def against_floor(rounds: int, echo: Target, echo_phase, kim: Target, kim_phase) -> tuple[dict, dict]:
+    """The floor's and KIM's phase in alternating rounds (see `interleaved`); each side's result also holds the
+    CPU ms per request of its processes under "cpu"."""
+    spent = collections.Counter(), collections.Counter()
+    runs = interleaved(rounds, with_cpu(echo, echo_phase, spent[0]), with_cpu(kim, kim_phase, spent[1]))
+    for run, cpu in zip(runs, spent):
+        run["cpu"] = cpu_ms_per_request(cpu, len(run["samples"]))
+    return runs[0], runs[1]
 
 
 def round_ratios(system: dict, floor: dict) -> list[float]:

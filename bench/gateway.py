@@ -12,8 +12,8 @@ import time
 import uuid
 from collections import Counter
 
-from common import (arguments, check, Client, closed_loop, cpu_ms_per_request, echo_floor, interleaved, kim_system, log,
-                    round_ratios, summarize, table, with_cpu, workspace)
+from common import (Client, against_floor, arguments, check, closed_loop, floor_and_kim, log, round_ratios,
+                    summarize, table)
 from intake import person_body
 
 
@@ -46,8 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     c, warmup = args.concurrency, 2 * args.concurrency
 
-    with workspace() as (amqp_uri, folder), echo_floor(amqp_uri, folder) as echo, \
-            kim_system(amqp_uri, folder) as kim:
+    with floor_and_kim() as (_, echo, kim):
         body = json.dumps({"case_id": str(uuid.uuid4())}).encode()  # about a case read's request size
         case_ids = open_cases(kim, args.persons)
 
@@ -60,12 +59,9 @@ def main() -> None:
         closed_loop(kim, read_case, c, n=warmup)
         log(f"echo floor and GET /v1/cases/{{id}}: {args.rounds} alternating rounds of "
             f"{args.duration / args.rounds:g} s each, concurrency {c}")
-        floor_cpu, read_cpu = Counter(), Counter()
-        floor_run, read_run = interleaved(
-            args.rounds,
-            with_cpu(echo, lambda: closed_loop(echo, echo_request, c, duration=args.duration / args.rounds),
-                     floor_cpu),
-            with_cpu(kim, lambda: closed_loop(kim, read_case, c, duration=args.duration / args.rounds), read_cpu))
+        floor_run, read_run = against_floor(
+            args.rounds, echo, lambda: closed_loop(echo, echo_request, c, duration=args.duration / args.rounds),
+            kim, lambda: closed_loop(kim, read_case, c, duration=args.duration / args.rounds))
 
     floor = summarize(floor_run["samples"], floor_run["elapsed"])
     samples, elapsed = read_run["samples"], read_run["elapsed"]
@@ -73,8 +69,7 @@ def main() -> None:
     figures = {"concurrency": c, "duration_s": args.duration, "echo_floor": floor, "get_case": reads,
                "get_case_pct_of_floor": round(100 * reads["rps"] / floor["rps"], 1),
                "pct_of_floor_per_round": round_ratios(read_run, floor_run),
-               "cpu_ms_per_request": {"echo_floor": cpu_ms_per_request(floor_cpu, len(floor_run["samples"])),
-                                      "get_case": cpu_ms_per_request(read_cpu, len(samples))}}
+               "cpu_ms_per_request": {"echo_floor": floor_run["cpu"], "get_case": read_run["cpu"]}}
     if args.json:
         print(json.dumps(figures, indent=2))
         return

@@ -13,8 +13,8 @@ import time
 import uuid
 from collections import Counter
 
-from common import (MUNICIPALITY, arguments, check, closed_loop, cpu_ms_per_request, echo_floor, interleaved,
-                    kim_system, log, open_loop, percentile, round_ratios, summarize, table, with_cpu, workspace)
+from common import (MUNICIPALITY, against_floor, arguments, check, closed_loop, floor_and_kim, log, open_loop,
+                    percentile, round_ratios, summarize, table)
 
 
 def person_body(i: int) -> bytes:
@@ -91,8 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     c, warmup = args.concurrency, 2 * args.concurrency
 
-    with workspace() as (amqp_uri, folder), echo_floor(amqp_uri, folder) as echo, \
-            kim_system(amqp_uri, folder) as kim:
+    with floor_and_kim() as (amqp_uri, echo, kim):
         def echo_request(i):
             return "POST", "/echo", person_body(i), echo.headers()
 
@@ -106,11 +105,9 @@ def main() -> None:
             per_round = args.n // args.rounds
             log(f"echo floor and intake: {args.rounds} alternating rounds of {per_round} requests, concurrency {c}")
             offsets = iter(range(0, args.n, per_round))
-            floor_cpu, intake_cpu = Counter(), Counter()
-            floor_run, intake_run = interleaved(
-                args.rounds,
-                with_cpu(echo, lambda: closed_loop(echo, echo_request, c, n=per_round), floor_cpu),
-                with_cpu(kim, lambda: closed_loop(kim, register(next(offsets)), c, n=per_round), intake_cpu))
+            floor_run, intake_run = against_floor(
+                args.rounds, echo, lambda: closed_loop(echo, echo_request, c, n=per_round),
+                kim, lambda: closed_loop(kim, register(next(offsets)), c, n=per_round))
             closed, elapsed = intake_run["samples"], intake_run["elapsed"]
             closed_returned = registered(closed)
             listener.wait_for(closed_returned, args.case_timeout)  # a drained backlog before the next phase
@@ -128,8 +125,7 @@ def main() -> None:
         "concurrency": c, "echo_floor": floor, "intake": intake,
         "intake_pct_of_floor": round(100 * intake["rps"] / floor["rps"], 1),
         "pct_of_floor_per_round": round_ratios(intake_run, floor_run),
-        "cpu_ms_per_request": {"echo_floor": cpu_ms_per_request(floor_cpu, len(floor_run["samples"])),
-                               "intake": cpu_ms_per_request(intake_cpu, len(closed))},
+        "cpu_ms_per_request": {"echo_floor": floor_run["cpu"], "intake": intake_run["cpu"]},
         "case_lag": case_lag(closed_returned, listener.arrived),
         "open_loop": rate, "open_loop_case_lag": case_lag(fixed_returned, listener.arrived),
     }
