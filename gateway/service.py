@@ -3,7 +3,6 @@ call; authentication, authorisation, audit, errors and metrics come from the `ro
 from __future__ import annotations
 
 import eventlet
-from kombu import Connection
 from werkzeug.wrappers import Response
 
 from services.casework.schemas import AssignCaseSchema, CaseListQuerySchema, CasePageSchema, CaseSchema
@@ -11,6 +10,7 @@ from services.intake.schemas import PersonSchema, RegisterPersonSchema
 from services.shared.auth import CallerProvider, Permission as P
 from services.shared.dependencies import SettingsProvider
 from services.shared.logs import RequestLogContext
+from services.shared.messaging import check_broker
 from services.shared.rpc import RpcProxy
 from services.shared.schemas import load_or_raise, schema
 
@@ -117,8 +117,7 @@ class GatewayService:
 
     def _broker_check(self) -> str:
         try:
-            with Connection(self.settings.amqp_uri, connect_timeout=2) as conn:
-                conn.ensure_connection(max_retries=1)
+            check_broker(self.settings.amqp_uri, timeout=2)
             return "ok"
         except Exception as exc:
             return f"unavailable: {type(exc).__name__}"

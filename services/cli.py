@@ -26,6 +26,7 @@ import time  # noqa: E402
 import urllib.request  # noqa: E402
 from importlib import import_module  # noqa: E402
 
+from services.shared.migrations import SERVICE_PACKAGES  # noqa: E402
 from services.shared.settings import SECRET_FILE, Settings  # noqa: E402
 
 #: what `kim up` starts, in order; the gateway last, so its /ready sees the others
@@ -35,7 +36,7 @@ SERVICE_CLASSES = {
     "casework": "services.casework.service:CaseworkService",
     "gateway": "gateway.service:GatewayService",
 }
-MIGRATED = ("intake", "casework", "gateway")
+MIGRATED = tuple(SERVICE_PACKAGES)  # each has its own database
 STOP_SECONDS = 10
 
 
@@ -144,11 +145,10 @@ def _ensure_secret(settings: Settings) -> None:
 
 
 def _check_broker(settings: Settings) -> None:
-    from kombu import Connection
+    from services.shared.messaging import check_broker
 
     try:
-        with Connection(settings.amqp_uri, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1)
+        check_broker(settings.amqp_uri, timeout=3)
     except Exception as exc:
         raise SystemExit(f"RabbitMQ at {settings.amqp_uri} does not answer ({exc}); start it "
                          f"(`rabbitmq-server -detached`) or set AMQP_URI")

@@ -205,10 +205,6 @@ class _WorkerCaller:
         self._verifier = verifier
         self._worker_ctx = worker_ctx
 
-    @property
-    def request_id(self) -> str | None:
-        return self._worker_ctx.data.get(REQUEST_ID_KEY)
-
     def current(self) -> Caller:
         token = self._worker_ctx.data.get(AUTH_TOKEN_KEY)
         if not token:

@@ -45,12 +45,6 @@ class NotFound(KimError):
 
 
 @deserialize_to_instance
-class Conflict(KimError):
-    status = 409
-    title = "Conflict"
-
-
-@deserialize_to_instance
 class PreconditionFailed(KimError):
     status = 412
     title = "Precondition failed"

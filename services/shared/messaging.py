@@ -11,11 +11,11 @@ from functools import partial
 
 import eventlet
 from kombu import Connection, Exchange, Queue
-from nameko.constants import AMQP_URI_CONFIG_KEY
 from marshmallow import ValidationError
 from nameko.events import EventHandler
 
 from .events import load_envelope
+from .publisher import SharedPublisher
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ RETRY_PAUSE_SECONDS = 1.0
 
 class Subscription(EventHandler):
     """`@subscribe("intake", "person_registered")`: the method receives the validated envelope (a dict)."""
+
+    shared_publisher = SharedPublisher()
 
     def __init__(self, source_service, event_type, **kwargs):
         kwargs.setdefault("requeue_on_error", True)
@@ -53,18 +55,16 @@ class Subscription(EventHandler):
 
     def _park(self, body, message, errors):
         log.error("invalid event on %s parked in %s: %s", self.event_type, DEAD_LETTER_QUEUE.name, errors)
-        with _connection(self.container.config) as conn:
-            producer = conn.Producer(serializer="json")
-            producer.publish(
-                {"body": body, "errors": errors, "consumer": f"{self.container.service_name}.{self.method_name}"},
-                exchange=DEAD_LETTER_EXCHANGE, declare=[DEAD_LETTER_QUEUE], routing_key="",
-                delivery_mode=2, retry=True,
-            )
+        self.shared_publisher.publisher.publish(
+            {"body": body, "errors": errors, "consumer": f"{self.container.service_name}.{self.method_name}"},
+            exchange=DEAD_LETTER_EXCHANGE, declare=[DEAD_LETTER_QUEUE], routing_key="")
         self.queue_consumer.ack_message(message)
 
 
-def _connection(config):
-    return Connection(config[AMQP_URI_CONFIG_KEY], transport_options={"confirm_publish": True})
-
-
 subscribe = Subscription.decorator
+
+
+def check_broker(amqp_uri: str, timeout: float) -> None:
+    """Raises unless RabbitMQ at amqp_uri accepts a connection."""
+    with Connection(amqp_uri, connect_timeout=timeout) as conn:
+        conn.ensure_connection(max_retries=1)
