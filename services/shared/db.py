@@ -51,7 +51,9 @@ class UTCDateTime(TypeDecorator):
 
 
 def platform_tables(metadata: MetaData) -> tuple[Table, Table]:
-    """The outbox and processed-events tables, added to a service's own metadata (one database per service)."""
+    """The platform's tables, added to a service's own metadata (one database per service): the outbox, the
+    processed events, the idempotency keys of its writes and the record of what operators did with its
+    dead letters."""
     outbox = Table(
         "outbox", metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
@@ -70,6 +72,27 @@ def platform_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("consumer", String(200), primary_key=True),
         Column("event_id", String(36), primary_key=True),
         Column("processed_at", UTCDateTime(), nullable=False),
+    )
+    Table(
+        "idempotency_keys", metadata,
+        # scope: who asked for which operation (a key is only unique per client and operation)
+        Column("scope", String(200), primary_key=True),
+        Column("key", String(255), primary_key=True),
+        Column("fingerprint", String(64), nullable=False),  # sha256 of the request body
+        Column("resource_id", String(36), nullable=True),  # what the first request created
+        Column("created_at", UTCDateTime(), nullable=False, index=True),
+    )
+    Table(
+        "dead_letter_log", metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("recorded_at", UTCDateTime(), nullable=False),
+        Column("action", String(20), nullable=False),  # replayed | dropped
+        Column("event_id", String(36), nullable=True),
+        Column("event_type", String(100), nullable=True),
+        Column("consumer", String(200), nullable=False),
+        Column("actor", String(128), nullable=False),
+        Column("reason", String(500), nullable=False),
+        Column("message", JSON, nullable=False),  # the dead letter as it was: ids and pseudonymous facts only
     )
     return outbox, processed
 

@@ -20,6 +20,15 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _flag(value, name: str) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("./data")
@@ -40,6 +49,9 @@ class Settings:
     max_workers: int = 10
     event_retention_days: float = 30.0
     log_level: str = "INFO"
+    quorum_queues: bool = False
+    event_max_attempts: int = 5
+    idempotency_hours: float = 24.0
     db_urls: Mapping[str, str] = field(default_factory=dict)
 
     def uses_data_dir(self, service: str) -> bool:
@@ -93,5 +105,8 @@ class Settings:
             max_workers=int(get("KIM_MAX_WORKERS", 10)),
             event_retention_days=float(get("KIM_EVENT_RETENTION_DAYS", 30)),
             log_level=str(get("KIM_LOG_LEVEL", "INFO")).upper(),
+            quorum_queues=_flag(get("KIM_QUORUM_QUEUES", "false"), "KIM_QUORUM_QUEUES"),
+            event_max_attempts=int(get("KIM_EVENT_MAX_ATTEMPTS", 5)),
+            idempotency_hours=float(get("KIM_IDEMPOTENCY_HOURS", 24)),
             db_urls=db_urls,
         )
