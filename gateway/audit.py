@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime, timezone
 
 import eventlet
@@ -12,7 +13,7 @@ from sqlalchemy import insert, select
 from services.shared.db import Transactions, make_engine
 from services.shared.errors import InvalidInput
 from services.shared.municipalities import MUNICIPALITIES
-from services.shared.schemas import decode_cursor, encode_cursor
+from services.shared.schemas import cursor_int, decode_typed_cursor, encode_cursor
 from services.shared.settings import Settings
 
 from .models import AuditEntry, metadata
@@ -22,29 +23,44 @@ UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 
 def _uuid_or_none(value):
-    return value if isinstance(value, str) and UUID_RE.match(value) else None
+    return value if isinstance(value, str) and UUID_RE.fullmatch(value) else None
+
+
+def _ids(person_id=None, case_id=None, municipality=None) -> dict:
+    if not (isinstance(municipality, str) and re.fullmatch(r"\d{8}", municipality)):
+        municipality = None
+    return {"person_id": _uuid_or_none(person_id), "case_id": _uuid_or_none(case_id), "municipality": municipality}
+
+
+def subjects_of(audit, request, result) -> list[dict]:
+    """The ids the entries of one request record: one entry per record that was returned, its ids taken from
+    the record itself (what was actually read), never from how the caller spelled the path; when nothing was
+    returned (a refusal, an empty list), one entry with the ids the caller asked for, if canonical. Ids only."""
+    data = result.data if hasattr(result, "data") else result
+    data = data if isinstance(data, dict) else {}
+    path = getattr(request, "path_values", {}) or {}
+    if audit.subject == "cases":
+        items = [i for i in (data.get("items") or []) if isinstance(i, dict)]
+        if items:
+            return [_ids(i.get("person_id"), i.get("id"), i.get("municipality")) for i in items]
+        return [_ids(person_id=request.args.get("person_id"))]
+    if data.get("id"):  # the record that was returned
+        if audit.subject == "person":
+            return [_ids(data.get("id"), None, data.get("municipality"))]
+        return [_ids(data.get("person_id"), data.get("id"), data.get("municipality"))]
+    if audit.subject == "person":
+        return [_ids(person_id=path.get("person_id"))]
+    return [_ids(case_id=path.get("case_id"))]
 
 
 def subject_of(audit, request, result) -> dict:
-    """The ids an entry records, from the path, the query and the answer; never any other data."""
-    data = getattr(result, "data", None)
-    data = data if isinstance(data, dict) else {}
-    path = getattr(request, "path_values", {}) or {}
-    ids = {"person_id": None, "case_id": None, "municipality": data.get("municipality")}
-    if audit.subject == "person":
-        ids["person_id"] = path.get("person_id") or data.get("id")
-    elif audit.subject == "case":
-        ids["case_id"] = path.get("case_id") or data.get("id")
-        ids["person_id"] = data.get("person_id")
-    elif audit.subject == "cases":
-        ids["person_id"] = request.args.get("person_id")
-        items = data.get("items") or [{}]
-        ids["municipality"] = items[0].get("municipality")
-    ids["person_id"] = _uuid_or_none(ids["person_id"])
-    ids["case_id"] = _uuid_or_none(ids["case_id"])
-    if not (isinstance(ids["municipality"], str) and re.fullmatch(r"\d{8}", ids["municipality"])):
-        ids["municipality"] = None
-    return ids
+    """The ids of the first entry (see subjects_of)."""
+    return subjects_of(audit, request, result)[0]
+
+
+def _request_ids(request) -> dict:
+    server_id = getattr(request, "server_request_id", None) or uuid.uuid4().hex
+    return {"request_id": request.request_id, "server_request_id": server_id}
 
 
 class AuditLog(DependencyProvider):
@@ -73,15 +89,29 @@ class AuditLog(DependencyProvider):
         return self
 
     def record(self, spec, caller, request, result, status: int) -> None:
-        subject = subject_of(spec.audit, request, result)
-        if subject["municipality"] is None and len(caller.municipalities) == 1:
-            # e.g. a refused read: file it under the caller's only town, so that town's DPO sees it
-            (subject["municipality"],) = caller.municipalities
-        entry = dict(at=datetime.now(timezone.utc), actor=caller.sub, role=caller.role.value,
-                     action=spec.audit.action, purpose=spec.audit.purpose, request_id=request.request_id,
-                     status=status, **subject)
+        """One entry per record the request returned (at least one), all committed before the response."""
+        at = datetime.now(timezone.utc)
+        entries = []
+        for subject in subjects_of(spec.audit, request, result):
+            if subject["municipality"] is None and len(caller.municipalities) == 1:
+                # e.g. a refused read: file it under the caller's only town, so that town's DPO sees it
+                (subject["municipality"],) = caller.municipalities
+            entries.append(dict(at=at, actor=caller.sub, role=caller.role.value, action=spec.audit.action,
+                                purpose=spec.audit.purpose, **_request_ids(request), status=status, **subject))
+        self._write(entries)
+
+    def record_auth_failure(self, spec, request, status: int) -> None:
+        """A request refused for want of a valid token: who is unknown, so the entry names no actor (and never
+        holds the token); it records the ids the caller asked for, if canonical."""
+        path = getattr(request, "path_values", {}) or {}
+        subject = _ids(path.get("person_id") or request.args.get("person_id"), path.get("case_id"))
+        purpose = spec.audit.purpose if spec.audit is not None else "authentication"
+        self._write([dict(at=datetime.now(timezone.utc), actor="-", role="-", action="auth.failed",
+                          purpose=purpose, **_request_ids(request), status=status, **subject)])
+
+    def _write(self, entries: list[dict]) -> None:
         written = Event()
-        self._pending.append((entry, written))
+        self._pending.append((entries, written))
         self._signal()
         written.wait()  # raises what the writer raised
 
@@ -99,7 +129,7 @@ class AuditLog(DependencyProvider):
                 continue
             try:
                 with self.transactions() as uow:
-                    uow.connection.execute(_INSERT_ENTRY, [entry for entry, _ in batch])
+                    uow.connection.execute(_INSERT_ENTRY, [entry for entries, _ in batch for entry in entries])
             except Exception as exc:
                 for _, written in batch:
                     written.send_exception(exc)
@@ -121,9 +151,7 @@ class AuditLog(DependencyProvider):
             visible = visible | AuditEntry.municipality.is_(None)
         stmt = stmt.where(visible)
         if cursor:
-            (after,) = decode_cursor(cursor, 1)
-            if not isinstance(after, int):
-                raise InvalidInput("cursor is invalid", {"cursor": ["not a cursor this API issued"]})
+            (after,) = decode_typed_cursor(cursor, cursor_int)  # each part's type checked: never a 500
             stmt = stmt.where(AuditEntry.id > after)
         with self.transactions() as uow:
             rows = list(uow.session.scalars(stmt.order_by(AuditEntry.id).limit(limit + 1)))

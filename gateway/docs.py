@@ -51,8 +51,11 @@ def _errors_for(route: RouteSpec) -> dict[int, str]:
         errors[422] = errors.get(422, "Invalid parameters (fields named)")
     if route.if_match:
         errors.update({412: "The record changed since it was read", 428: "If-Match is required"})
+    if route.method == "POST":
+        errors[422] = "Invalid body (fields named), or the Idempotency-Key was used with another body"
     if route.rpc:
-        errors[503] = "A service did not answer in time"
+        errors[503] = ("A service or the broker is not available (see Retry-After); retry, with the same "
+                       "Idempotency-Key for a POST")
     return errors
 
 
@@ -79,6 +82,14 @@ def build_spec() -> dict:
         if route.if_match:
             operation["parameters"].append({"in": "header", "name": "If-Match", "required": True,
                                             "schema": {"type": "string"}, "description": "ETag of the read"})
+        if route.method == "POST":
+            operation["parameters"].append({
+                "in": "header", "name": "Idempotency-Key", "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+                "description": "a unique key (e.g. a UUID) per intended request: a retry with the same key and "
+                               "body answers the first result again instead of doing the work twice, also after "
+                               "a 503 or a timeout; the same key with another body answers 422. Keys are kept "
+                               "24 h (IETF draft-ietf-httpapi-idempotency-key-header)."})
         if route.body is not None:
             operation["requestBody"] = {"required": True,
                                         "content": {"application/json": {"schema": route.body}}}
@@ -121,7 +132,7 @@ def asset(name: str) -> Response:
     if name == "kim-init.js":
         return Response(INIT_JS, content_type=CONTENT_TYPES["js"])
     if name not in DOC_ASSETS:  # a fixed list: no path ever reaches the file system
-        raise NotFound(f"no asset {name}")
+        raise NotFound("no such asset")  # a fixed text: the requested name is neither echoed nor logged
     content_type = CONTENT_TYPES[name.rsplit(".", 1)[-1]]
     response = Response(swagger_ui_path.joinpath(name).read_bytes(), content_type=content_type)
     response.headers["Cache-Control"] = "public, max-age=86400"

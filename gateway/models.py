@@ -20,7 +20,8 @@ class AuditEntry(Base):
     UPDATE and DELETE); holds ids, never personal data."""
 
     __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_person", "person_id", "id"), Index("ix_audit_case", "case_id", "id"))
+    __table_args__ = (Index("ix_audit_person", "person_id", "id"), Index("ix_audit_case", "case_id", "id"),
+                      Index("ix_audit_server_request", "server_request_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -31,5 +32,6 @@ class AuditEntry(Base):
     person_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     case_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     municipality: Mapped[str | None] = mapped_column(String(8), nullable=True)
-    request_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))  # the client's X-Request-ID (or ours): may collide
+    server_request_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # ours, unique per request
     status: Mapped[int] = mapped_column(Integer)

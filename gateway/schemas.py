@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from services.shared.events import utc_datetime
-from services.shared.schemas import PageQuerySchema
+from services.shared.schemas import CanonicalUUID, PageQuerySchema
 
 DOC_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png",
               "index.css", "kim-init.js")
@@ -14,8 +14,8 @@ class AuditQuerySchema(PageQuerySchema):
     class Meta:
         unknown = RAISE
 
-    person_id = fields.UUID(load_default=None)
-    case_id = fields.UUID(load_default=None)
+    person_id = CanonicalUUID(load_default=None)
+    case_id = CanonicalUUID(load_default=None)
 
 
 class AuditEntrySchema(Schema):
@@ -28,7 +28,9 @@ class AuditEntrySchema(Schema):
     person_id = fields.String(allow_none=True)
     case_id = fields.String(allow_none=True)
     municipality = fields.String(allow_none=True)
-    request_id = fields.String()
+    request_id = fields.String(metadata={"description": "the caller's X-Request-ID, or one the gateway made"})
+    server_request_id = fields.String(allow_none=True,
+                                      metadata={"description": "the gateway's own id of the request (unique)"})
     status = fields.Integer(metadata={"description": "HTTP status the request was answered with"})
 
 
@@ -43,11 +45,11 @@ class HealthSchema(Schema):
 
 
 class PersonPathSchema(Schema):
-    person_id = fields.UUID(required=True)
+    person_id = CanonicalUUID(required=True)
 
 
 class CasePathSchema(Schema):
-    case_id = fields.UUID(required=True)
+    case_id = CanonicalUUID(required=True)
 
 
 class AssetPathSchema(Schema):

@@ -116,6 +116,16 @@ def cmd_token(args) -> int:
     return 0
 
 
+def cmd_dlq(args) -> int:
+    from services.shared import dlq
+
+    try:
+        return dlq.command(Settings.load(), args, sys.stdout)
+    except OSError as exc:  # the broker or a database does not answer
+        print(f"kim dlq: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_health(args) -> int:
     settings = Settings.load()
     try:
@@ -154,12 +164,10 @@ def _check_broker(settings: Settings) -> None:
                          f"(`rabbitmq-server -detached`) or set AMQP_URI")
 
 
-def _wait_ready(url: str, procs: dict, timeout: float) -> None:
+def _wait_ready(url: str, supervisor, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for name, proc in procs.items():
-            if proc.poll() is not None:
-                raise SystemExit(f"{name} exited with {proc.returncode} during start-up")
+        supervisor.check()  # a service that dies while starting is restarted; one that cannot start, raises
         try:
             with urllib.request.urlopen(f"{url}/ready", timeout=3) as response:
                 if response.status == 200:
@@ -170,51 +178,55 @@ def _wait_ready(url: str, procs: dict, timeout: float) -> None:
     raise SystemExit(f"the system did not become ready within {timeout:.0f}s ({url}/ready)")
 
 
-def _stop(procs: dict) -> None:
-    for proc in procs.values():
+def _stop(procs: list) -> None:
+    for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 15
-    for proc in procs.values():
+    for proc in procs:
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 def cmd_up(args) -> int:
+    from services.supervisor import GaveUp, Supervisor
+
     settings = Settings.load()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _ensure_secret(settings)
     _check_broker(settings)
     cmd_migrate(argparse.Namespace(services=None))
-    procs: dict[str, subprocess.Popen] = {}
     stopping = []
 
     def on_signal(signum, frame):
         stopping.append(signum)
 
+    def spawn(name):
+        return subprocess.Popen([sys.executable, "-m", "services.cli", "run", name], start_new_session=True,
+                                env={**os.environ, "KIM_SUPERVISOR_PID": str(os.getpid())})
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     url = f"http://{settings.gateway_address}"
+    supervisor = Supervisor(PROCESSES, spawn, say=lambda line: print(f"kim up: {line}", file=sys.stderr, flush=True))
     try:
-        for name in PROCESSES:
-            procs[name] = subprocess.Popen([sys.executable, "-m", "services.cli", "run", name],
-                                           start_new_session=True,
-                                           env={**os.environ, "KIM_SUPERVISOR_PID": str(os.getpid())})
-        _wait_ready(url, procs, args.timeout)
+        supervisor.start()
+        _wait_ready(url, supervisor, args.timeout)
         print(f"KIM is up: {url}  (API documentation: {url}/docs)", flush=True)
         print("a token for trying it: kim token --role case_manager --municipality 05962032", flush=True)
         while not stopping:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited with {proc.returncode}; stopping", file=sys.stderr)
-                    return 1
+            supervisor.check()
             time.sleep(0.5)
         print("stopping", flush=True)
         return 0
+    except GaveUp as exc:
+        print(f"kim up: {exc}; stopping", file=sys.stderr, flush=True)
+        return 1
     finally:
-        _stop(procs)
+        _stop(supervisor.processes())
 
 
 def main(argv=None) -> int:
@@ -241,6 +253,21 @@ def main(argv=None) -> int:
     token.add_argument("--provider-id", help="for partner tokens")
     token.add_argument("--ttl", type=int, default=8 * 3600, help="seconds")
     token.set_defaults(func=cmd_token)
+    dlq = sub.add_parser("dlq", help="list, show, replay or drop dead letters (the kim.dead-letters queue)")
+    dlq_actions = dlq.add_subparsers(dest="action", required=True)
+    dlq_actions.add_parser("list", help="one line per dead letter; removes nothing")
+    dlq_show = dlq_actions.add_parser("show", help="one dead letter in full (headers and envelope)")
+    dlq_show.add_argument("id", help="position (from list) or event id")
+    dlq_replay = dlq_actions.add_parser("replay", help="re-publish through the producer's outbox, record, remove")
+    dlq_replay.add_argument("id", nargs="?", help="position (from list) or event id")
+    dlq_replay.add_argument("--all", action="store_true", help="every dead letter that is a valid envelope")
+    dlq_replay.add_argument("--reason", default="", help="recorded in the consumer's dead_letter_log")
+    dlq_drop = dlq_actions.add_parser("drop", help="record and remove one dead letter")
+    dlq_drop.add_argument("id", help="position (from list) or event id")
+    dlq_drop.add_argument("--reason", required=True, help="why it is dropped (recorded)")
+    for action in (dlq_replay, dlq_drop):
+        action.add_argument("--actor", help="who does it (recorded); default the OS user")
+    dlq.set_defaults(func=cmd_dlq)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

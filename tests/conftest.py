@@ -2,6 +2,7 @@ import eventlet
 
 eventlet.monkey_patch()  # first of all: nameko's pytest plugin no longer does it
 
+import os  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -19,6 +20,34 @@ TEST_SECRET = "test-only-secret-0123456789abcdef0123456789abcdef"
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 dbname=postgres user=postgres"
 SERVICES = ("intake", "casework", "gateway")
 LUEDENSCHEID, MEINERZHAGEN, KIERSPE = "05962032", "05962036", "05962028"
+
+
+def _preflight() -> str | None:
+    """What the suite needs running, checked once: None, or one line saying what to start or enable."""
+    import urllib.request
+
+    api = os.environ.get("KIM_TEST_RABBITMQ_API", "http://127.0.0.1:15672")
+    try:
+        urllib.request.urlopen(
+            urllib.request.Request(f"{api}/api/overview",
+                                   headers={"Authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="}), timeout=3).close()
+    except Exception as exc:
+        return (f"RabbitMQ's management API does not answer at {api} ({type(exc).__name__}): start "
+                f"RabbitMQ (`rabbitmq-server -detached`) and run `rabbitmq-plugins enable rabbitmq_management`")
+    try:
+        psycopg2.connect(PG_ADMIN_DSN, connect_timeout=3).close()
+    except Exception as exc:
+        return (f"PostgreSQL does not answer on 127.0.0.1:5432 ({type(exc).__name__}): start it "
+                f"(`pg_ctlcluster --skip-systemctl-redirect <version> main start`)")
+    return None
+
+
+def pytest_sessionstart(session):
+    if session.config.option.collectonly:
+        return
+    missing = _preflight()
+    if missing:
+        pytest.exit(missing, returncode=4)
 
 
 def person_body(**overrides):

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from services.shared.auth import Caller, Role
 from services.shared.db import new_id
-from services.shared.errors import InvalidInput, NotFound, PreconditionFailed
-from services.shared.schemas import decode_cursor, encode_cursor, parse_utc
+from services.shared.errors import NotFound, PreconditionFailed
+from services.shared.schemas import cursor_datetime, cursor_uuid, decode_typed_cursor, encode_cursor
 
 from .models import Case
 
@@ -69,11 +69,7 @@ def list_cases(session: Session, caller: Caller, *, person_id=None, limit: int =
     if person_id:
         query = query.where(Case.person_id == str(person_id))
     if cursor:
-        opened_at, case_id = decode_cursor(cursor, 2)
-        try:
-            opened_at = parse_utc(opened_at)
-        except (TypeError, ValueError):
-            raise InvalidInput("cursor is invalid", {"cursor": ["not a cursor this API issued"]}) from None
+        opened_at, case_id = decode_typed_cursor(cursor, cursor_datetime, cursor_uuid)
         query = query.where(or_(Case.opened_at > opened_at, and_(Case.opened_at == opened_at, Case.id > case_id)))
     cases = list(session.scalars(query.order_by(Case.opened_at, Case.id).limit(limit + 1), params))
     next_cursor = encode_cursor(cases[limit - 1].opened_at, cases[limit - 1].id) if len(cases) > limit else None

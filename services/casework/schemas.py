@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from services.shared.events import CASE_STATUSES, utc_datetime
-from services.shared.schemas import PageQuerySchema
+from services.shared.schemas import CanonicalUUID, PageQuerySchema
 
 
 class CaseSchema(Schema):
@@ -27,11 +27,11 @@ class CaseListQuerySchema(PageQuerySchema):
     class Meta:
         unknown = RAISE
 
-    person_id = fields.UUID(load_default=None)
+    person_id = CanonicalUUID(load_default=None)
 
 
 class CaseIdSchema(Schema):
-    case_id = fields.UUID(required=True)
+    case_id = CanonicalUUID(required=True)
 
 
 class AssignCaseSchema(Schema):

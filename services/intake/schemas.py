@@ -5,9 +5,12 @@ from datetime import date, datetime, timezone
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from services.shared.events import RESIDENCE_STATUSES, ags_field, language_code, utc_datetime
+from services.shared.schemas import CleanText
+from services.shared.schemas import CanonicalUUID
 
 CONSENT_PURPOSES = ("case_management", "referral_sharing", "data_exchange_job_centre", "data_exchange_foreigners_office")
 
+#: names: NFC, no control/format characters (NUL, ESC, bidi overrides, zero-width), not blank, at most 100
 name_field = dict(required=True, validate=validate.Length(min=1, max=100))
 
 
@@ -31,8 +34,8 @@ class RegisterPersonSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    given_name = fields.String(**name_field)
-    family_name = fields.String(**name_field)
+    given_name = CleanText(**name_field)
+    family_name = CleanText(**name_field)
     birth_date = fields.Date(required=True)
     municipality = ags_field(required=True, metadata={"description": "AGS code of the municipality (Kommune)"})
     arrival_date = fields.Date(required=True)
@@ -72,4 +75,4 @@ class PersonSchema(Schema):
 
 
 class PersonIdSchema(Schema):
-    person_id = fields.UUID(required=True)
+    person_id = CanonicalUUID(required=True)

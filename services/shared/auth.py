@@ -7,6 +7,9 @@ trusted blindly.
 from __future__ import annotations
 
 import json
+import logging
+import math
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -20,8 +23,14 @@ from .errors import Forbidden, Unauthenticated
 from .municipalities import MUNICIPALITIES
 from .settings import Settings
 
+log = logging.getLogger(__name__)
+
 ALLOWED_ALGORITHMS = {"HS256", "RS256", "ES256"}  # never "none"
 JWKS_RELOAD_SECONDS = 60
+#: the one answer to every refused token: which check failed is logged, never told (nor any library's wording)
+INVALID_TOKEN = "the bearer token is invalid or expired"
+TEAM_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # as a case's team (AssignCaseSchema)
+ID_CLAIM_RE = re.compile(r"^[A-Za-z0-9._@:|-]{1,128}$")  # sub, provider_id
 
 
 class Role(str, Enum):
@@ -46,6 +55,18 @@ class Permission(str, Enum):
 
 R, P = Role, Permission
 #: The authorisation table. Every gateway route names one permission; every service entrypoint checks it again.
+#:
+#: Which records a permission reaches (the object rules, enforced in the services' queries):
+#:
+#: - every role sees only persons, cases and audit entries of the municipalities in its token; another town's
+#:   record answers 404 exactly like a missing one;
+#: - a case manager reads a case only if it is theirs, their team's or unassigned (the town's intake queue);
+#: - a case manager reads a person's record only if they may read a case of that person (need to know): intake
+#:   asks casework with the caller's token before it reads the person, so a person without such a case answers
+#:   404 exactly like a missing one, in the same time. Intake officers, team leads and district admins keep the
+#:   town rule for persons.
+#:
+#: See docs/security.md, "Tokens and person records".
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     R.INTAKE_OFFICER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ}),
     R.CASE_MANAGER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ}),
@@ -80,7 +101,9 @@ class Caller:
 
 
 class TokenVerifier:
-    """Verifies bearer JWTs: algorithm allow-list, signature, exp (required), nbf, iss, aud, leeway."""
+    """Verifies bearer JWTs: algorithm allow-list, signature, exp and iat (required), nbf, iss, aud, leeway, a
+    lifetime (exp - iat) of at most KIM_JWT_MAX_LIFETIME, and the shape of every claim KIM reads. Any refusal is
+    `Unauthenticated(INVALID_TOKEN)`; the reason goes to the log."""
 
     def __init__(self, settings: Settings, cache_size: int = 4096):
         self.settings = settings
@@ -106,7 +129,14 @@ class TokenVerifier:
                 keys[alg] = pem
         if asymmetric and s.jwt_jwks_file:
             jwks = json.loads(Path(s.jwt_jwks_file).read_text())
-            keys["jwks"] = {k["kid"]: jwt.PyJWK(k) for k in jwks["keys"] if "kid" in k}
+            keys["jwks"] = {}
+            for k in jwks["keys"]:
+                if not (isinstance(k, dict) and isinstance(k.get("kid"), str)):
+                    continue
+                try:
+                    keys["jwks"][k["kid"]] = jwt.PyJWK(k)
+                except (jwt.PyJWTError, ValueError, TypeError) as exc:
+                    log.warning("JWKS key %r skipped: %s", k["kid"], type(exc).__name__)
         if asymmetric and not (s.jwt_public_key_file or s.jwt_jwks_file):
             raise ValueError(f"{asymmetric} need KIM_JWT_PUBLIC_KEY_FILE or KIM_JWT_JWKS_FILE")
         return keys
@@ -118,16 +148,25 @@ class TokenVerifier:
     def _key_for(self, token: str):
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")
-        if alg not in self.algorithms:
-            raise Unauthenticated(f"token algorithm {alg!r} is not allowed")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            raise _Refused(f"algorithm {alg!r} is not allowed")
         kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise _Refused("kid is not a string")
         if kid and kid not in self._keys.get("jwks", {}) and self._may_reload():
-            self._keys = self._load_keys()  # the OIDC provider may have rotated its keys
+            try:
+                self._keys = self._load_keys()  # the OIDC provider may have rotated its keys
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                self._loaded_at = time.monotonic()
+                log.error("reloading the JWKS failed, keeping the old keys: %s", type(exc).__name__)
         if kid and kid in self._keys.get("jwks", {}):
-            return self._keys["jwks"][kid].key, alg
+            jwk = self._keys["jwks"][kid]
+            if jwk.algorithm_name != alg:  # e.g. an RSA key named by an ES256 token: never try it
+                raise _Refused(f"key {kid!r} is for {jwk.algorithm_name}, the token says {alg}")
+            return jwk.key, alg
         if alg in self._keys:
             return self._keys[alg], alg
-        raise Unauthenticated("no key to verify this token")
+        raise _Refused("no key to verify this token")
 
     def verify(self, token: str) -> Caller:
         cached = self._cache.get(token)
@@ -136,35 +175,73 @@ class TokenVerifier:
                 return cached
             self._cache.pop(token, None)
         try:
+            if not isinstance(token, str) or len(token) > 16384:
+                raise _Refused("not a token")
             key, alg = self._key_for(token)
             claims = jwt.decode(
                 token, key, algorithms=[alg],
                 audience=self.settings.jwt_audience, issuer=self.settings.jwt_issuer,
                 leeway=self.settings.jwt_leeway,
-                options={"require": ["exp", "sub", "iss", "aud"]},
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"invalid token: {exc}") from None
-        caller = caller_from_claims(claims)
+            self._check_times(claims)
+            caller = caller_from_claims(claims)
+        except Unauthenticated as exc:
+            log.info("token refused: %s", exc.detail)
+            raise Unauthenticated(INVALID_TOKEN) from None
+        except Exception as exc:  # a library's error, whatever its class: never its text, never a 500
+            log.info("token refused: %s", type(exc).__name__)
+            raise Unauthenticated(INVALID_TOKEN) from None
         self._cache[token] = caller
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return caller
 
+    def _check_times(self, claims: dict) -> None:
+        """exp, iat (and nbf if present) are numbers, and the token lives at most KIM_JWT_MAX_LIFETIME.
+
+        PyJWT accepts numeric strings; KIM does not, so the cached caller always holds numbers."""
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name)
+            if name in claims and not _is_number(value):
+                raise _Refused(f"claim {name!r} is not a number")
+        if claims["exp"] - claims["iat"] > self.settings.jwt_max_lifetime:
+            raise _Refused(f"the token lives longer than {self.settings.jwt_max_lifetime} s")
+
+
+class _Refused(Unauthenticated):
+    """Why a token was refused; logged, then answered as INVALID_TOKEN."""
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
 
 def caller_from_claims(claims: dict) -> Caller:
+    """The caller a token's claims describe; every claim KIM reads must have the expected shape."""
     try:
-        role = Role(claims.get("role"))
+        role = Role(claims.get("role")) if isinstance(claims.get("role"), str) else None
     except ValueError:
-        raise Unauthenticated(f"unknown role {claims.get('role')!r}") from None
+        role = None
+    if role is None:
+        raise Unauthenticated(f"unknown role {claims.get('role')!r}")
+    if not (isinstance(claims.get("sub"), str) and ID_CLAIM_RE.fullmatch(claims["sub"])):
+        raise Unauthenticated("claim 'sub' must be a short identifier")
     municipalities = claims.get("municipalities") or []
-    if not isinstance(municipalities, list) or any(m not in MUNICIPALITIES for m in municipalities):
+    if not isinstance(municipalities, list) or any(not isinstance(m, str) or m not in MUNICIPALITIES
+                                                   for m in municipalities):
         raise Unauthenticated("claim 'municipalities' must list known AGS codes")
-    if role is Role.PARTNER and not claims.get("provider_id"):
+    team = claims.get("team")
+    if team is not None and not (isinstance(team, str) and TEAM_RE.fullmatch(team)):
+        raise Unauthenticated("claim 'team' must be a team name")
+    provider_id = claims.get("provider_id")
+    if provider_id is not None and not (isinstance(provider_id, str) and ID_CLAIM_RE.fullmatch(provider_id)):
+        raise Unauthenticated("claim 'provider_id' must be a short identifier")
+    if role is Role.PARTNER and not provider_id:
         raise Unauthenticated("a partner token needs a 'provider_id' claim")
     return Caller(
         sub=str(claims["sub"]), role=role, municipalities=frozenset(municipalities),
-        team=claims.get("team"), provider_id=claims.get("provider_id"), claims=claims,
+        team=team, provider_id=provider_id, claims=claims,
     )
 
 
@@ -173,6 +250,8 @@ def issue_token(settings: Settings, *, sub: str, role: str, municipalities: list
     """A development token (HS256, the configured secret). Production tokens come from the OIDC provider."""
     if not settings.jwt_secret:
         raise ValueError("no KIM_JWT_SECRET configured")
+    if ttl > settings.jwt_max_lifetime:
+        raise ValueError(f"ttl may be at most KIM_JWT_MAX_LIFETIME ({settings.jwt_max_lifetime} s)")
     Role(role)
     now = time.time() if now is None else now
     claims = {"sub": sub, "role": role, "municipalities": list(municipalities), "iss": settings.jwt_issuer,

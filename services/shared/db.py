@@ -8,25 +8,32 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import eventlet
 import eventlet.semaphore
+from kombu import Queue
 from nameko.extensions import DependencyProvider
 from sqlalchemy import (JSON, Column, Connection, DateTime, Index, Integer, MetaData, String, Table, TypeDecorator,
-                        create_engine, delete, event, insert)
+                        create_engine, delete, event, insert, select, update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from .errors import InvalidInput, Unavailable
 from .events import build_envelope
-from .outbox import OutboxRelay
+from .outbox import UNROUTED_QUEUE, OutboxRelay
 from .publisher import SharedPublisher
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+#: the worker context key that carries a POST's Idempotency-Key from the gateway to the service
+IDEMPOTENCY_KEY = "idempotency_key"
 
 
 def utcnow() -> datetime:
@@ -97,9 +104,17 @@ def platform_tables(metadata: MetaData) -> tuple[Table, Table]:
     return outbox, processed
 
 
+def unrouted_queue(quorum: bool) -> Queue:
+    """The outbox's `kim.unrouted` queue; a quorum queue with KIM_QUORUM_QUEUES."""
+    return Queue(UNROUTED_QUEUE.name, exchange=UNROUTED_QUEUE.exchange, durable=True,
+                 queue_arguments={"x-queue-type": "quorum"} if quorum else {})
+
+
 def make_engine(url: str):
+    """hide_parameters: a failing statement's error (and so the log) never shows the values, which may be
+    personal data."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):
@@ -109,7 +124,7 @@ def make_engine(url: str):
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
         return engine
-    return create_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True, hide_parameters=True)
 
 
 class UnitOfWork:
@@ -117,14 +132,17 @@ class UnitOfWork:
     on the same connection and transaction, created when first used (reads that map rows to objects). Per
     statement an ORM session costs several times what the Core connection does."""
 
-    def __init__(self, connection: Connection, producer: str, outbox: Table, processed: Table, request_id=None):
+    def __init__(self, connection: Connection, producer: str, outbox: Table, processed: Table, request_id=None,
+                 idempotency_key: str | None = None):
         self.connection = connection
         self.producer = producer
         self.outbox = outbox
         self.processed = processed
         self.request_id = request_id
+        self.idempotency_key = idempotency_key
         self.emitted: list[dict] = []
         self._session: Session | None = None
+        self._claimed_key: dict | None = None
 
     @property
     def session(self) -> Session:
@@ -162,6 +180,53 @@ class UnitOfWork:
         return result.rowcount == 1
 
 
+    def idempotent(self, operation: str, client: str, request) -> str | None:
+        """Honour the caller's Idempotency-Key, if the call carries one: None means go ahead (and `remember`
+        what was created); a string is the id of what the first request with this key created, to answer
+        again. The key is claimed in this transaction, so the work and the key commit together: a retry
+        after a timeout whose work did commit finds it. Raises InvalidInput when the key came with another
+        request body."""
+        if not self.idempotency_key:
+            return None
+        keys = _idempotency_table(self.outbox)
+        row = {"scope": f"{operation}:{client}"[:200], "key": self.idempotency_key,
+               "fingerprint": fingerprint(request), "created_at": utcnow()}
+        claimed = self.connection.execute(_claim_key_statement(keys, self.connection.dialect.name), row)
+        if claimed.rowcount == 1:
+            self._claimed_key = row
+            return None
+        first = self.connection.execute(
+            select(keys.c.fingerprint, keys.c.resource_id)
+            .where(keys.c.scope == row["scope"], keys.c.key == row["key"])).one()
+        if first.fingerprint != row["fingerprint"]:
+            raise InvalidInput("this Idempotency-Key was already used with another request body",
+                               {"Idempotency-Key": ["use a new key for a new request"]})
+        return first.resource_id
+
+    def remember(self, resource_id: str) -> None:
+        """What this request created, for the answers to its retries."""
+        if self._claimed_key is not None:
+            keys = _idempotency_table(self.outbox)
+            self.connection.execute(
+                update(keys).where(keys.c.scope == self._claimed_key["scope"],
+                                   keys.c.key == self._claimed_key["key"]).values(resource_id=resource_id))
+
+
+def fingerprint(request) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+                          .encode()).hexdigest()
+
+
+def _idempotency_table(outbox: Table) -> Table:
+    return outbox.metadata.tables["idempotency_keys"]
+
+
+@functools.cache
+def _claim_key_statement(keys: Table, dialect: str):
+    insert_for = sqlite_insert if dialect == "sqlite" else pg_insert
+    return insert_for(keys).on_conflict_do_nothing(index_elements=["scope", "key"])
+
+
 @functools.cache
 def _insert_statement(table: Table):
     return insert(table)
@@ -186,26 +251,36 @@ class Transactions:
         self.lock = eventlet.semaphore.Semaphore(1) if engine.dialect.name == "sqlite" else None
 
     @contextlib.contextmanager
-    def __call__(self, request_id=None):
+    def __call__(self, request_id=None, idempotency_key=None):
         with (self.lock or contextlib.nullcontext()):
-            with self.engine.begin() as connection:
-                uow = UnitOfWork(connection, self.producer, self.outbox, self.processed, request_id)
-                try:
-                    yield uow
-                    uow._flush()
-                finally:
-                    uow._close()
+            try:
+                with self.engine.begin() as connection:
+                    uow = UnitOfWork(connection, self.producer, self.outbox, self.processed, request_id,
+                                     idempotency_key)
+                    try:
+                        yield uow
+                        uow._flush()
+                    finally:
+                        uow._close()
+            except (OperationalError, InterfaceError) as exc:
+                # the database is away (a restart, a failover): nothing was committed; the caller may retry
+                log.warning("database unavailable: %s", type(exc.orig or exc).__name__)
+                raise Unavailable("the database is not available right now; retry") from None
         if uow.emitted and self.on_emit:
             self.on_emit()
 
 
-def purge_event_log(transactions: "Transactions", keep_days: float) -> int:
-    """Delete sent outbox rows and processed-event marks older than keep_days (redeliveries come far sooner)."""
+def purge_event_log(transactions: "Transactions", keep_days: float, keep_keys_hours: float = 24) -> int:
+    """Delete sent outbox rows and processed-event marks older than keep_days (redeliveries come far sooner),
+    and idempotency keys older than keep_keys_hours."""
     cutoff = utcnow() - timedelta(days=keep_days)
     with transactions() as uow:
         sent = uow.connection.execute(delete(uow.outbox).where(uow.outbox.c.sent_at < cutoff)).rowcount
         seen = uow.connection.execute(delete(uow.processed).where(uow.processed.c.processed_at < cutoff)).rowcount
-    return sent + seen
+        keys = _idempotency_table(uow.outbox)
+        expired = uow.connection.execute(
+            delete(keys).where(keys.c.created_at < utcnow() - timedelta(hours=keep_keys_hours))).rowcount
+    return sent + seen + expired
 
 
 class Database(DependencyProvider):
@@ -227,10 +302,12 @@ class Database(DependencyProvider):
         settings = Settings.load(self.container.config)
         self.engine = make_engine(settings.db_url(self.container.service_name))
         self.retention_days = settings.event_retention_days
+        self.idempotency_hours = settings.idempotency_hours
         self.transactions = Transactions(self.engine, self.container.service_name, self.metadata)
         if self.with_relay:
             self.relay = OutboxRelay(self.engine, self.transactions.outbox, self.shared_publisher.publisher,
-                                     self.transactions.lock, poll_seconds=settings.outbox_poll_seconds)
+                                     self.transactions.lock, poll_seconds=settings.outbox_poll_seconds,
+                                     unrouted_queue=unrouted_queue(settings.quorum_queues))
             self.transactions.on_emit = self.relay.wake
 
     def start(self):
@@ -241,7 +318,7 @@ class Database(DependencyProvider):
     def _purge_periodically(self):
         while True:
             try:
-                purged = purge_event_log(self.transactions, self.retention_days)
+                purged = purge_event_log(self.transactions, self.retention_days, self.idempotency_hours)
                 if purged:
                     log.info("purged %d event log rows older than %s days", purged, self.retention_days)
             except Exception:
@@ -259,16 +336,18 @@ class Database(DependencyProvider):
         self.stop()
 
     def get_dependency(self, worker_ctx):
-        return WorkerDatabase(self.transactions, worker_ctx.data.get("request_id"))
+        return WorkerDatabase(self.transactions, worker_ctx.data.get("request_id"),
+                              worker_ctx.data.get(IDEMPOTENCY_KEY))
 
 
 class WorkerDatabase:
-    def __init__(self, transactions: Transactions, request_id=None):
+    def __init__(self, transactions: Transactions, request_id=None, idempotency_key=None):
         self._transactions = transactions
         self._request_id = request_id
+        self._idempotency_key = idempotency_key
 
     def transaction(self):
-        return self._transactions(self._request_id)
+        return self._transactions(self._request_id, self._idempotency_key)
 
 
 def new_id() -> str:

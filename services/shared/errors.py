@@ -50,6 +50,22 @@ class PreconditionFailed(KimError):
     title = "Precondition failed"
 
 
+@deserialize_to_instance
+class Unavailable(KimError):
+    """A service this one depends on did not answer in time."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+@deserialize_to_instance
+class Unavailable(KimError):
+    """Something the service needs (its database) is away for a moment: the caller may retry."""
+
+    status = 503
+    title = "Service unavailable"
+
+
 def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
     """marshmallow's nested error dict -> {"consents.0.granted_at": ["..."]}."""
     flat: dict[str, list[str]] = {}

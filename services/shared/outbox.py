@@ -32,8 +32,10 @@ UNROUTED_QUEUE = Queue("kim.unrouted", exchange=UNROUTED_EXCHANGE, durable=True)
 
 
 class OutboxRelay:
-    def __init__(self, engine, outbox, publisher: ConfirmedPublisher, lock=None, poll_seconds: float = 1.0):
+    def __init__(self, engine, outbox, publisher: ConfirmedPublisher, lock=None, poll_seconds: float = 1.0,
+                 unrouted_queue: Queue = UNROUTED_QUEUE):
         self.engine = engine
+        self.unrouted_queue = unrouted_queue  # a quorum queue with KIM_QUORUM_QUEUES
         self.outbox = outbox
         self.publisher = publisher
         self.lock = lock
@@ -122,7 +124,7 @@ class OutboxRelay:
                 outcomes.append((row, "sent"))
         if park:
             for failure in self.publisher.publish_many([
-                    (row.body, dict(exchange=UNROUTED_EXCHANGE, routing_key="", declare=[UNROUTED_QUEUE],
+                    (row.body, dict(exchange=UNROUTED_EXCHANGE, routing_key="", declare=[self.unrouted_queue],
                                     message_id=row.event_id,
                                     headers={"kim.exchange": row.exchange, "kim.event_type": row.routing_key}))
                     for row in park]):

@@ -20,11 +20,11 @@ from nameko.amqp.publish import UndeliverableMessage
 from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, SERIALIZER_CONFIG_KEY
 from nameko.extensions import SharedExtension
 
+from .connection import BrokerLink
+
 log = logging.getLogger(__name__)
 
 CONFIRM_TIMEOUT_SECONDS = 10
-ATTEMPTS = 3  # like nameko's default retry policy: a dropped connection is retried, then the error is raised
-RETRY_PAUSE_SECONDS = 0.5
 CLOSE_TIMEOUT_SECONDS = 2
 
 
@@ -32,14 +32,19 @@ class NotConfirmed(Exception):
     """The broker refused (nack) a message, or did not confirm it in time."""
 
 
-class _Pending:
-    __slots__ = ("message", "done", "attempt", "returned")
+class BrokerUnavailable(NotConfirmed):
+    """RabbitMQ could not be reached before the message's deadline: the message was not sent."""
 
-    def __init__(self, message: dict):
+
+class _Pending:
+    __slots__ = ("message", "done", "returned", "deadline", "cancelled")
+
+    def __init__(self, message: dict, deadline: float):
         self.message = message
         self.done = Event()
-        self.attempt = 0
         self.returned = False
+        self.deadline = deadline
+        self.cancelled = False  # its caller gave up: not sent if it is still queued
 
 
 class ConfirmedPublisher:
@@ -47,14 +52,16 @@ class ConfirmedPublisher:
     confirmed the message. Its signature is what nameko's `Responder` and `MethodProxy` call a publisher with.
 
     A runner thread owns the connection: it sends everything queued, then reads the confirms (acks for many
-    messages at once arrive as one frame) while the next batch queues up."""
+    messages at once arrive as one frame) while the next batch queues up. When the broker is away it reconnects
+    with backoff for as long as it takes; a message that cannot be sent before its deadline fails its own
+    caller with `BrokerUnavailable`, and the runner goes on."""
 
     def __init__(self, amqp_uri: str, serializer: str = DEFAULT_SERIALIZER,
-                 timeout: float = CONFIRM_TIMEOUT_SECONDS, attempts: int = ATTEMPTS):
+                 timeout: float = CONFIRM_TIMEOUT_SECONDS):
         self.amqp_uri = amqp_uri
         self.serializer = serializer
         self.timeout = timeout
-        self.attempts = attempts
+        self.link = BrokerLink("publisher")
         self._queue: list[_Pending] = []
         self._wake = Event()
         self._running = True
@@ -63,14 +70,15 @@ class ConfirmedPublisher:
         self._inflight: dict[int, _Pending] = {}  # delivery tag -> message awaiting its confirm
         self._returnable: dict[str, _Pending] = {}  # message id -> mandatory message awaiting its confirm
 
-    def publish(self, payload, **message) -> None:
+    def publish(self, payload, timeout: float | None = None, **message) -> None:
         """Publish one message: kombu's `Producer.publish` arguments, plus nameko's `extra_headers`. Raises
-        UndeliverableMessage when a `mandatory` message reached no queue."""
-        self._wait(self._enqueue(payload, **message))
+        UndeliverableMessage when a `mandatory` message reached no queue, BrokerUnavailable when the broker
+        could not be reached within `timeout` seconds (default: the publisher's)."""
+        self._wait(self._enqueue(payload, timeout, **message))
 
     def publish_many(self, messages: list[tuple[object, dict]]) -> list[Exception | None]:
         """Publish (payload, message arguments) pairs together; for each, None or what failed it."""
-        batch = [self._enqueue(payload, **message) for payload, message in messages]
+        batch = [self._enqueue(payload, None, **message) for payload, message in messages]
         outcomes = []
         for pending in batch:
             try:
@@ -80,24 +88,31 @@ class ConfirmedPublisher:
                 outcomes.append(exc)
         return outcomes
 
-    def _enqueue(self, payload, *, exchange, routing_key, mandatory=False, serializer=None, extra_headers=None,
-                 headers=None, declare=None, **properties) -> _Pending:
+    def _enqueue(self, payload, timeout, *, exchange, routing_key, mandatory=False, serializer=None,
+                 extra_headers=None, headers=None, declare=None, **properties) -> _Pending:
         if not self._running:
-            raise RuntimeError("the publisher is stopped")
+            raise BrokerUnavailable("the publisher is stopped")
         if mandatory:
             properties.setdefault("message_id", str(uuid.uuid4()))  # to match a basic.return to its message
         properties.setdefault("delivery_mode", 2)
         pending = _Pending(dict(body=payload, exchange=exchange, routing_key=routing_key, mandatory=mandatory,
                                 serializer=serializer or self.serializer, declare=declare or [exchange],
-                                headers={**(headers or {}), **(extra_headers or {})}, **properties))
+                                headers={**(headers or {}), **(extra_headers or {})}, **properties),
+                           time.monotonic() + (self.timeout if timeout is None else timeout))
         self._queue.append(pending)
         if not self._wake.ready():
             self._wake.send(True)
         return pending
 
     def _wait(self, pending: _Pending) -> None:
-        with eventlet.Timeout(self.timeout * (self.attempts + 1)):  # the runner resolves it well before
-            pending.done.wait()  # raises what the runner sent
+        # the runner resolves it by the deadline, or after one confirm wait if it was sent just before
+        patience = max(0.0, pending.deadline - time.monotonic()) + self.timeout
+        try:
+            with eventlet.Timeout(patience):
+                pending.done.wait()  # raises what the runner sent
+        except BaseException:  # timed out, or the caller's own timeout or kill: do not send it later
+            pending.cancelled = True
+            raise
 
     def run(self):
         """The runner alone touches the connection (a second green thread reading it would fail or hang), so
@@ -115,26 +130,52 @@ class ConfirmedPublisher:
                 self._wake.wait()
                 self._wake = Event()
                 continue
-            batch, self._queue = self._queue, []
+            batch, self._queue = self._take_due(), []
+            if not batch:
+                continue
             try:
                 self._send(batch)
-            except Exception as exc:  # connection lost, nack or timeout: retry, then fail, what is unresolved
+                self.link.back()
+            except Exception as exc:  # connection lost, nack or confirm timeout
                 self._close()
                 self._inflight.clear()
                 self._returnable.clear()
-                retry = []
-                for pending in batch:
-                    if pending.done.ready():
-                        continue
-                    pending.attempt += 1
-                    if pending.attempt < self.attempts and self._running and not isinstance(exc, NotConfirmed):
-                        retry.append(pending)
-                    else:
-                        pending.done.send_exception(exc)
-                if retry:
-                    log.warning("publishing failed (%s); retrying %d message(s)", exc, len(retry))
-                    eventlet.sleep(RETRY_PAUSE_SECONDS)
-                    self._queue[:0] = retry
+                if isinstance(exc, NotConfirmed):  # the broker may have the message: it is not sent twice
+                    for pending in batch:
+                        if not pending.done.ready():
+                            pending.done.send_exception(exc)
+                    continue
+                # not sent (or not known to be): send again on the next connection, until the deadline
+                self._queue[:0] = [p for p in batch if not p.done.ready()]
+                delay = self.link.lost(exc)
+                if self._running:
+                    with eventlet.Timeout(delay, False):
+                        self._until_stopped()
+                else:  # stopping: what cannot go out now fails its caller
+                    self._fail_all(exc)
+
+    def _take_due(self) -> list[_Pending]:
+        """What is queued and still wanted: cancelled messages are dropped, expired ones fail their callers."""
+        now = time.monotonic()
+        due = []
+        for pending in self._queue:
+            if pending.cancelled or pending.done.ready():
+                continue
+            if pending.deadline <= now:
+                pending.done.send_exception(BrokerUnavailable("RabbitMQ is unreachable; the message was not sent"))
+            else:
+                due.append(pending)
+        return due
+
+    def _until_stopped(self):
+        while self._running:
+            eventlet.sleep(0.1)
+
+    def _fail_all(self, exc):
+        for pending in self._queue:
+            if not pending.done.ready():
+                pending.done.send_exception(BrokerUnavailable(f"the publisher is stopping: {exc}"))
+        self._queue = []
 
     def stop(self):
         """Publish what is queued, then end `run`."""
@@ -185,8 +226,8 @@ class ConfirmedPublisher:
 
     def _get_producer(self) -> Producer:
         if self._producer is None:
-            self._connection = Connection(self.amqp_uri, connect_timeout=5)
-            self._connection.ensure_connection(max_retries=1)
+            self._connection = Connection(self.amqp_uri, connect_timeout=2)
+            self._connection.ensure_connection(max_retries=0)  # one try: the runner backs off itself
             channel = self._connection.channel()
             channel.confirm_select()
             channel.events["basic_ack"].add(self._on_confirm)

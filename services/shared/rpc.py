@@ -5,11 +5,18 @@ module, or two consumers would share the service's queue.
 """
 from __future__ import annotations
 
+import logging
+
+from kombu import Queue
 from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, SERIALIZER_CONFIG_KEY
 from nameko.rpc import MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy as NamekoRpcProxy, ServiceProxy, \
     get_rpc_exchange
 
-from .publisher import SharedPublisher
+from .connection import KimQueueConsumer, KimReplyListener
+from .publisher import NotConfirmed, SharedPublisher
+from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def _shared(publisher):
@@ -18,14 +25,27 @@ def _shared(publisher):
 
 
 class _RpcConsumer(RpcConsumer):
+    queue_consumer = KimQueueConsumer()
     shared_publisher = SharedPublisher()
+
+    def setup(self):
+        super().setup()
+        if Settings.load(self.container.config).quorum_queues:  # KIM_QUORUM_QUEUES: replicated, durable
+            queue = self.queue
+            self.queue = Queue(queue.name, exchange=queue.exchange, routing_key=queue.routing_key, durable=True,
+                               queue_arguments={"x-queue-type": "quorum"})
 
     def handle_result(self, message, result, exc_info):
         config = self.container.config
         responder = Responder(config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
                               config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message)
         responder.publisher_cls = _shared(self.shared_publisher.publisher)
-        result, exc_info = responder.send_response(result, exc_info)
+        try:
+            result, exc_info = responder.send_response(result, exc_info)
+        except NotConfirmed as exc:
+            # the broker is away: the caller has long given up (its 503 tells it to retry with its
+            # Idempotency-Key). The work stays done; a worker must not die of it, nor take the container along.
+            log.warning("reply to %s not sent: %s", message.properties.get("correlation_id"), exc)
         self.queue_consumer.ack_message(message)
         return result, exc_info
 
@@ -55,9 +75,27 @@ class _ServiceProxy(ServiceProxy):
                             **self.options)
 
 
+class _Bounded:
+    """The shared publisher as a caller with `KIM_RPC_TIMEOUT` sees it: a request that cannot be sent within
+    that time fails (BrokerUnavailable), and one that waits in a queue longer expires there, so a service
+    coming back after an outage does not work off requests whose callers were long told to retry."""
+
+    def __init__(self, publisher, seconds: float):
+        self.publisher = publisher
+        self.seconds = seconds
+
+    def publish(self, payload, **message):
+        self.publisher.publish(payload, timeout=self.seconds, expiration=self.seconds, **message)
+
+
 class RpcProxy(NamekoRpcProxy):
+    rpc_reply_listener = KimReplyListener()
     shared_publisher = SharedPublisher()
 
+    def setup(self):
+        super().setup()
+        self.timeout = Settings.load(self.container.config).rpc_timeout
+
     def get_dependency(self, worker_ctx):
-        return _ServiceProxy(self.shared_publisher.publisher, worker_ctx, self.target_service,
-                             self.rpc_reply_listener, **self.options)
+        return _ServiceProxy(_Bounded(self.shared_publisher.publisher, self.timeout), worker_ctx,
+                             self.target_service, self.rpc_reply_listener, **self.options)

@@ -4,6 +4,9 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import re
+import unicodedata
+import uuid
 from datetime import date, datetime, timezone
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -27,6 +30,27 @@ def load_or_raise(schema: Schema, data, what: str = "body"):
         return schema.load(data)
     except ValidationError as exc:
         raise InvalidInput(f"{what} is invalid", flatten_errors(exc.messages)) from None
+
+
+CANONICAL_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_CANONICAL_UUID_RE = re.compile(CANONICAL_UUID)
+
+
+class CanonicalUUID(fields.UUID):
+    """A UUID in its one canonical spelling only: lowercase 8-4-4-4-12. Upper case, no dashes, braces or
+    `urn:uuid:` are refused, so an id reaches the services and the audit log in exactly one form."""
+
+    default_error_messages = {"invalid_uuid": "must be a UUID in lowercase 8-4-4-4-12 form"}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {})
+        kwargs["metadata"] = {"pattern": CANONICAL_UUID, **kwargs["metadata"]}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _CANONICAL_UUID_RE.fullmatch(value):
+            raise self.make_error("invalid_uuid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class PageQuerySchema(Schema):
@@ -55,3 +79,66 @@ def decode_cursor(cursor: str, arity: int) -> list:
 def parse_utc(value: str) -> datetime:
     dt = datetime.fromisoformat(value)
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+# typed cursors: a cursor is client input; each part is checked before it reaches a query ------------------
+
+def _bad_cursor():
+    return InvalidInput("cursor is invalid", {"cursor": ["not a cursor this API issued"]})
+
+
+def cursor_int(value) -> int:
+    """A row id (SQL BIGINT range; bool is no int here)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 63:
+        raise _bad_cursor()
+    return value
+
+
+def cursor_uuid(value) -> str:
+    """An id as the services store it: the canonical lower-case UUID text."""
+    try:
+        if isinstance(value, str) and str(uuid.UUID(value)) == value:
+            return value
+    except ValueError:
+        pass
+    raise _bad_cursor()
+
+
+def cursor_datetime(value) -> datetime:
+    """An ISO 8601 timestamp, as UTC."""
+    try:
+        if isinstance(value, str):
+            return parse_utc(value).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        pass
+    raise _bad_cursor()
+
+
+def decode_typed_cursor(cursor: str, *parts) -> list:
+    """decode_cursor, then each value through its part (cursor_int, cursor_uuid, cursor_datetime)."""
+    return [part(value) for part, value in zip(parts, decode_cursor(cursor, len(parts)))]
+
+
+# free text ------------------------------------------------------------------------------------------------
+
+#: Unicode categories free text may not contain: control (NUL, ESC, ...), format (bidi overrides, zero-width
+#: characters), lone surrogates, unassigned code points, line and paragraph separators.
+FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"})
+
+
+class CleanText(fields.String):
+    """A single-line text field: NFC-normalised, stripped of outer white space, never blank, and without
+    control or invisible formatting characters (which can hide or reorder what a reader sees, break logs and
+    exports, or cannot be stored at all). A `validate=` (e.g. a Length) sees the normalised text."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        name = attr or self.name or "the text"
+        for char in text:
+            if unicodedata.category(char) in FORBIDDEN_CATEGORIES:
+                raise ValidationError(f"{name} must not contain control or invisible formatting characters "
+                                      f"(found U+{ord(char):04X})")
+        text = unicodedata.normalize("NFC", text).strip()
+        if not text:
+            raise ValidationError(f"{name} must not be blank")
+        return text

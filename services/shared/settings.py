@@ -41,6 +41,7 @@ class Settings:
     jwt_issuer: str = "kim-dev"
     jwt_audience: str = "kim-api"
     jwt_leeway: int = 30
+    jwt_max_lifetime: int = 12 * 3600
     municipalities: tuple[str, ...] = tuple(MUNICIPALITIES)
     rpc_timeout: float = 5.0
     max_body_bytes: int = 64 * 1024
@@ -97,6 +98,7 @@ class Settings:
             jwt_issuer=str(get("KIM_JWT_ISSUER", "kim-dev")),
             jwt_audience=str(get("KIM_JWT_AUDIENCE", "kim-api")),
             jwt_leeway=int(get("KIM_JWT_LEEWAY", 30)),
+            jwt_max_lifetime=int(get("KIM_JWT_MAX_LIFETIME", 12 * 3600)),
             municipalities=municipalities,
             rpc_timeout=float(get("KIM_RPC_TIMEOUT", 5.0)),
             max_body_bytes=int(get("KIM_MAX_BODY_BYTES", 64 * 1024)),

@@ -92,12 +92,16 @@ class PrivateBroker:
         wait_for(lambda: self._ctl("await_startup", check=False).returncode == 0, 60, 0.5,
                  f"RabbitMQ node {self.node} to start")
 
-    def bind_listener(self, exchange: str, queue: str):
+    def add_vhost(self, name: str):
+        self._ctl("add_vhost", name)
+        self._ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+
+    def bind_listener(self, exchange: str, queue: str, vhost: str = ""):
         """A durable queue for every event on `exchange`, as a partner service would bind: with it, events
         without a KIM consumer are routable, so the outboxes drain."""
         from kombu import Connection, Exchange, Queue
 
-        with Connection(self.uri) as conn:
+        with Connection(self.uri + vhost) as conn:
             Queue(queue, Exchange(exchange, type="topic", durable=True), routing_key="#",
                   durable=True)(conn.default_channel).declare()
 
@@ -328,7 +332,7 @@ class Report:
     doubled: int  # more persons than registrations answered 201, or more than one case for a person
     outbox_pending: dict
     unprocessed_events: int
-    seconds_to_last_case: float | None  # from `since` (the fault's end) to the last case opened
+    seconds_to_last_case: float | None  # the longest a case took after `since` (the fault's end) or its person
 
     def as_row(self) -> dict:
         return self.__dict__.copy()
@@ -354,16 +358,11 @@ def settle(system: KimSystem, load: Load, since: float, timeout: float = 30) -> 
                                      "SELECT count(*) FROM outbox WHERE routing_key = 'person_registered'")[0][0]
     processed = system.query("casework",
                              "SELECT count(*) FROM processed_events WHERE consumer = 'casework.open_case'")[0][0]
-    last_opened = system.query("casework", "SELECT max(opened_at) FROM cases")[0][0]
-    seconds = None
-    if last_opened is not None:
-        if isinstance(last_opened, str):
-            from datetime import datetime
-            last_opened = datetime.fromisoformat(last_opened)
-        if last_opened.tzinfo is None:
-            from datetime import timezone
-            last_opened = last_opened.replace(tzinfo=timezone.utc)
-        seconds = round(max(0.0, last_opened.timestamp() - since), 2)
+    created = {r[0]: _utc(r[1]) for r in system.query("intake", "SELECT id, created_at FROM persons")}
+    opened = {r[0]: _utc(r[1]) for r in system.query("casework", "SELECT person_id, opened_at FROM cases")}
+    # how long each case took once it could be opened: after its person was stored and the broker was back
+    lags = [opened[p].timestamp() - max(created[p].timestamp(), since) for p in opened if p in created]
+    seconds = round(max(0.0, *lags), 2) if lags else None
     return Report(
         registrations=len(load.outcomes), answered_201=load.count(201), answered_503=load.count(503),
         dropped=load.count("dropped"), bad_answers=len(load.bad_answers), persons=len(persons),
@@ -373,6 +372,14 @@ def settle(system: KimSystem, load: Load, since: float, timeout: float = 30) -> 
                         for s in ("intake", "casework")},
         unprocessed_events=registered_events - processed,
         seconds_to_last_case=seconds)
+
+
+def _utc(value):
+    from datetime import datetime, timezone
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def log_problems(system: KimSystem) -> list[str]:

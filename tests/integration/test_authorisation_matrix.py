@@ -21,7 +21,7 @@ SUCCESS = {"create_person": 201}
 def token_for(kind, role="team_lead"):
     now = int(time.time())
     claims = {"sub": "m", "role": role, "municipalities": [OWN], "iss": "kim-dev", "aud": "kim-api",
-              "nbf": now, "exp": now + 600, "provider_id": "provider-1"}
+              "iat": now, "nbf": now, "exp": now + 600, "provider_id": "provider-1"}
     if kind == "expired":
         claims["exp"] = now - 3600
     if kind == "wrong_audience":

@@ -171,9 +171,10 @@ def test_poison_event_is_parked_not_lost_and_opens_nothing(stack):
         conn.Producer(serializer="json").publish(
             poison, exchange=get_event_exchange("intake", {}), routing_key="person_registered")
         parked = conn.SimpleQueue(DEAD_LETTER_QUEUE).get(timeout=10)
-        assert parked.payload["body"]["event_id"] == poison["event_id"]
-        assert "given_name" in json.dumps(parked.payload["errors"])
-        assert parked.payload["consumer"] == "casework.open_case"
+        assert parked.payload == poison  # the body as it came; what went wrong is in the headers
+        assert "given_name" in parked.headers["kim.error"] and parked.headers["kim.attempts"] == 1
+        assert parked.headers["kim.consumer"] == "casework.open_case"
+        assert parked.properties["message_id"] == poison["event_id"]
         parked.ack()
     assert stack.count("casework", "cases") == 0 and stack.count("casework", "processed_events") == 0
 
