@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-.PHONY: install up test migrate bench
+.PHONY: install up test migrate bench faults
 install: $(STAMP)
 
 up: $(STAMP)
@@ -22,6 +22,13 @@ test: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/kim migrate
 
+# on SQLite (the embedded default) and on PostgreSQL (as deployed instances run)
 bench: $(STAMP)
-	$(BIN)/python bench/intake.py
-	$(BIN)/python bench/gateway.py
+	KIM_BENCH_DB=sqlite $(BIN)/python bench/intake.py
+	KIM_BENCH_DB=sqlite $(BIN)/python bench/gateway.py
+	KIM_BENCH_DB=postgresql $(BIN)/python bench/intake.py
+	KIM_BENCH_DB=postgresql $(BIN)/python bench/gateway.py
+
+# the fault suite with its long cases (a 60 s broker outage), and its figures as a table
+faults: $(STAMP)
+	$(BIN)/python bench/faults.py

@@ -120,13 +120,52 @@ def _terminate(proc: subprocess.Popen, timeout: float = 30) -> None:
             proc.wait()
 
 
+#: `KIM_BENCH_DB=postgresql` benchmarks on PostgreSQL (fresh databases on BENCH_PG, dropped afterwards), as
+#: the deployed instances run; the default is the embedded SQLite
+BENCH_DB = os.environ.get("KIM_BENCH_DB", "sqlite")
+BENCH_PG = os.environ.get("BENCH_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+SERVICES = ("intake", "casework", "gateway")
+
+
+@contextlib.contextmanager
+def databases():
+    """{service: URL} for `kim up`: empty (SQLite under its data folder) or fresh PostgreSQL databases."""
+    if BENCH_DB == "sqlite":
+        yield {}
+        return
+    if BENCH_DB != "postgresql":
+        raise SystemExit(f"KIM_BENCH_DB must be sqlite or postgresql, not {BENCH_DB!r}")
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(f"{BENCH_PG}/postgres", isolation_level="AUTOCOMMIT")
+    names = {s: f"kim_bench_{s}_{uuid.uuid4().hex[:8]}" for s in SERVICES}
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield {s: f"{BENCH_PG}/{name}" for s, name in names.items()}
+    finally:
+        with admin.connect() as conn:
+            for name in names.values():
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @contextlib.contextmanager
 def kim_system(amqp_uri: str, folder: str, timeout: float = 90):
-    """`kim up` in the fresh vhost, with SQLite files in `folder`; yields a Target with a case manager's token."""
+    """`kim up` in the fresh vhost, with SQLite files in `folder` (or PostgreSQL, see BENCH_DB); yields a Target
+    with a case manager's token."""
+    with databases() as urls, _kim_system(amqp_uri, folder, urls, timeout) as target:
+        yield target
+
+
+@contextlib.contextmanager
+def _kim_system(amqp_uri: str, folder: str, urls: dict, timeout: float):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not (k.startswith("KIM_") and k.endswith("_DB_URL"))}
     env.update(KIM_DATA_DIR=folder, AMQP_URI=amqp_uri, KIM_GATEWAY_ADDRESS=f"127.0.0.1:{port}",
                KIM_JWT_SECRET=secrets.token_urlsafe(48))
+    env.update({f"KIM_{s.upper()}_DB_URL": url for s, url in urls.items()})
     errors = open(Path(folder) / "kim.log", "w")
     proc = subprocess.Popen([KIM, "up"], env=env, stdout=subprocess.PIPE, stderr=errors, text=True,
                             start_new_session=True)  # we stop it ourselves, also on Ctrl-C

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import Counter
 
-from common import (Client, against_floor, arguments, check, closed_loop, floor_and_kim, log, round_ratios,
+from common import (BENCH_DB, Client, against_floor, arguments, check, closed_loop, floor_and_kim, log, round_ratios,
                     summarize, table)
 from intake import person_body
 
@@ -66,7 +66,7 @@ def main() -> None:
     floor = summarize(floor_run["samples"], floor_run["elapsed"])
     samples, elapsed = read_run["samples"], read_run["elapsed"]
     reads = {**summarize(samples, elapsed), "failures": dict(Counter(s.status for s in samples if s.status != 200))}
-    figures = {"concurrency": c, "duration_s": args.duration, "echo_floor": floor, "get_case": reads,
+    figures = {"database": BENCH_DB, "concurrency": c, "duration_s": args.duration, "echo_floor": floor, "get_case": reads,
                "get_case_pct_of_floor": round(100 * reads["rps"] / floor["rps"], 1),
                "pct_of_floor_per_round": round_ratios(read_run, floor_run),
                "cpu_ms_per_request": {"echo_floor": floor_run["cpu"], "get_case": read_run["cpu"]}}
@@ -77,7 +77,7 @@ def main() -> None:
     def latencies(s):
         return f"p50/p95/p99 {s['p50_ms']} / {s['p95_ms']} / {s['p99_ms']} ms"
     print(table([
-        f"closed loop, {args.duration:g} s each in {args.rounds} alternating rounds, concurrency {c}",
+        f"closed loop on {BENCH_DB}, {args.duration:g} s each in {args.rounds} alternating rounds, concurrency {c}",
         ("echo floor req/s", floor["rps"], latencies(floor)),
         ("GET /v1/cases/{id} req/s", reads["rps"],
          f"{latencies(reads)}; errors {reads['errors']} {reads['failures'] or ''}"),

@@ -13,8 +13,8 @@ import time
 import uuid
 from collections import Counter
 
-from common import (MUNICIPALITY, against_floor, arguments, check, closed_loop, floor_and_kim, log, open_loop,
-                    percentile, round_ratios, summarize, table)
+from common import (BENCH_DB, MUNICIPALITY, against_floor, arguments, check, closed_loop, floor_and_kim, log,
+                    open_loop, percentile, round_ratios, summarize, table)
 
 
 def person_body(i: int) -> bytes:
@@ -122,7 +122,7 @@ def main() -> None:
     intake = {**summarize(closed, elapsed, ok=(201,)), "failures": statuses(closed)}
     rate = {**summarize(fixed, fixed_elapsed, ok=(201,)), "failures": statuses(fixed), "target_rps": args.rate}
     figures = {
-        "concurrency": c, "echo_floor": floor, "intake": intake,
+        "database": BENCH_DB, "concurrency": c, "echo_floor": floor, "intake": intake,
         "intake_pct_of_floor": round(100 * intake["rps"] / floor["rps"], 1),
         "pct_of_floor_per_round": round_ratios(intake_run, floor_run),
         "cpu_ms_per_request": {"echo_floor": floor_run["cpu"], "intake": intake_run["cpu"]},
@@ -137,7 +137,7 @@ def main() -> None:
     def latencies(s):
         return f"{s['p50_ms']} / {s['p95_ms']} / {s['p99_ms']}"
     print(table([
-        f"closed loop, {args.n} requests each in {args.rounds} alternating rounds, concurrency {c}",
+        f"closed loop on {BENCH_DB}, {args.n} requests each in {args.rounds} alternating rounds, concurrency {c}",
         ("echo floor req/s", floor["rps"], f"p50/p95/p99 {latencies(floor)} ms"),
         ("POST /v1/persons req/s", intake["rps"], f"p50/p95/p99 {latencies(intake)} ms; "
                                                   f"errors {intake['errors']} {intake['failures'] or ''}"),

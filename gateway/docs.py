@@ -40,7 +40,7 @@ INIT_JS = """window.onload = function () {
 
 
 def _errors_for(route: RouteSpec) -> dict[int, str]:
-    errors = {500: "Unexpected error (with a request id)"}
+    errors = {414: "The request line (path and query) is too long", 500: "Unexpected error (with a request id)"}
     if route.permission is not None:
         errors.update({401: "Missing, expired or invalid token", 403: "The caller's role may not do this"})
     if route.path_params is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
+from eventlet import wsgi as eventlet_wsgi
 from eventlet.event import Event
 from eventlet.semaphore import Semaphore
 from marshmallow import Schema
@@ -44,7 +45,8 @@ KNOWN_METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS", "
 #: deepest nesting of arrays and objects a JSON body may have (the services' decoders recurse)
 MAX_JSON_DEPTH = 32
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
-UNAUTHENTICATED_DETAIL = "the bearer token is missing, invalid or expired"
+UNAUTHENTICATED_DETAIL = "the bearer token is invalid or expired"  # = services.shared.auth INVALID_TOKEN
+MISSING_TOKEN_DETAIL = "a bearer token is required"
 
 
 class ServiceUnavailable(Exception):
@@ -119,6 +121,17 @@ class ApiProtocol(HttpOnlyProtocol):
         self.end_headers()
         if self.command != "HEAD" and code >= 200 and code not in (204, 304):
             self.wfile.write(body)
+
+
+def _raw_problem(status: int, reason: str, detail: str) -> bytes:
+    body = json.dumps({"type": PROBLEM_TYPE + SLUGS[status], "title": TITLES[status], "status": status,
+                       "detail": detail}).encode()
+    return (f"HTTP/1.0 {status} {reason}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"
+            f"X-Content-Type-Options: nosniff\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+# eventlet answers an over-long request line itself, with this constant: make it a problem+json too
+eventlet_wsgi.RESPONSE_414 = _raw_problem(414, "Request URI Too Long", "the request line is too long")
 
 
 class ApiServer(WebServer):
@@ -390,7 +403,7 @@ def _bearer(request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated(UNAUTHENTICATED_DETAIL)
+        raise Unauthenticated(MISSING_TOKEN_DETAIL)
     return token.strip()
 
 

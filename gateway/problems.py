@@ -9,12 +9,12 @@ from werkzeug.wrappers import Response
 PROBLEM_TYPE = "urn:kim:problem:"
 TITLES = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 412: "Precondition failed", 413: "Request body too large",
-          415: "Unsupported media type", 422: "Invalid input", 428: "Precondition required",
+          414: "URI too long", 415: "Unsupported media type", 422: "Invalid input", 428: "Precondition required",
           431: "Request header fields too large", 500: "Internal error", 501: "Not implemented",
           503: "Service unavailable"}
 SLUGS = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
          405: "method-not-allowed", 409: "conflict", 412: "precondition-failed", 413: "body-too-large",
-         415: "unsupported-media-type", 422: "invalid-input", 428: "precondition-required",
+         414: "uri-too-long", 415: "unsupported-media-type", 422: "invalid-input", 428: "precondition-required",
          431: "headers-too-large", 500: "internal-error", 501: "not-implemented", 503: "service-unavailable"}
 
 

@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from contextlib import contextmanager
+from functools import partial
 
 import eventlet
 from greenlet import GreenletExit
@@ -105,6 +106,27 @@ class KimQueueConsumer(QueueConsumer):
                     conn.collect()
                     eventlet.sleep(self.link.lost(exc))
             yield conn
+
+    def get_consumers(self, consumer_cls, channel):
+        # nameko's, plus a decode-error handler per provider: kombu's own logs the raw body (personal data in
+        # the logs) and the message vanishes; here the provider answers or dead-letters it
+        for provider in self._providers:
+            consumer = consumer_cls(queues=[provider.queue], callbacks=[partial(self.handle_message, provider)],
+                                    accept=self.accept, on_decode_error=partial(self._undecodable, provider))
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+    def _undecodable(self, provider, message, exc):
+        log.error("undecodable message on %s (message id %s, correlation id %s, %s, %d bytes): %s; body not logged",
+                  provider.queue.name, message.properties.get("message_id"),
+                  message.properties.get("correlation_id"), message.content_type, len(message.body or b""),
+                  type(exc).__name__)
+        handler = getattr(provider, "decode_failed", None)
+        if handler is None:  # e.g. a reply that cannot be read: nobody to answer
+            self.ack_message(message)
+            return
+        self.container.spawn_managed_thread(partial(handler, message, exc))
 
     def ack_message(self, message):
         # nameko catches only amqp's ConnectionError here; a reset socket (OSError) would kill the worker's

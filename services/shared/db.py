@@ -21,7 +21,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import (JSON, Column, Connection, DateTime, Index, Integer, MetaData, String, Table, TypeDecorator,
                         create_engine, delete, event, insert, select, update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -263,11 +263,22 @@ class Transactions:
                     finally:
                         uow._close()
             except (OperationalError, InterfaceError) as exc:
+                if not _unavailable(exc, self.engine.dialect.name):
+                    raise
                 # the database is away (a restart, a failover): nothing was committed; the caller may retry
                 log.warning("database unavailable: %s", type(exc.orig or exc).__name__)
                 raise Unavailable("the database is not available right now; retry") from None
         if uow.emitted and self.on_emit:
             self.on_emit()
+
+
+def _unavailable(exc: DBAPIError, dialect: str) -> bool:
+    """A database that is away for a moment, as opposed to a fault of the statement (a missing table is one)."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if dialect == "sqlite":
+        return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+    return True  # PostgreSQL's OperationalError: connection, shutdown, starting up, out of resources
 
 
 def purge_event_log(transactions: "Transactions", keep_days: float, keep_keys_hours: float = 24) -> int:

@@ -52,15 +52,8 @@ class PreconditionFailed(KimError):
 
 @deserialize_to_instance
 class Unavailable(KimError):
-    """A service this one depends on did not answer in time."""
-
-    status = 503
-    title = "Service unavailable"
-
-
-@deserialize_to_instance
-class Unavailable(KimError):
-    """Something the service needs (its database) is away for a moment: the caller may retry."""
+    """Something the service needs (its database, another service) is away for a moment: the caller may
+    retry."""
 
     status = 503
     title = "Service unavailable"

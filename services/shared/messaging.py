@@ -28,6 +28,7 @@ from nameko.exceptions import ContainerBeingKilled
 
 from .events import load_envelope
 from .connection import KimQueueConsumer
+from .errors import Unavailable
 from .publisher import SharedPublisher
 from .settings import Settings
 
@@ -127,9 +128,16 @@ class Subscription(EventHandler):
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             return result, exc_info
+        event_id = message.properties.get("message_id")
+        if isinstance(exc_info[1], Unavailable):
+            # the database is away: not the event's fault, so no attempt is counted; back after a pause
+            log.warning("handler %s could not process event %s now (%s): requeued", self.consumer_name, event_id,
+                        exc_info[1])
+            eventlet.sleep(RETRY_PAUSE_SECONDS)
+            self.queue_consumer.requeue_message(message)
+            return result, exc_info
         attempts = _attempts(message) + 1
         error = describe_error(exc_info[1])
-        event_id = message.properties.get("message_id")
         if attempts >= self.max_attempts:
             log.error("handler %s failed on event %s (attempt %d of %d): dead-lettered", self.consumer_name,
                       event_id, attempts, self.max_attempts)  # nameko logged the traceback
@@ -145,6 +153,10 @@ class Subscription(EventHandler):
         """Not a valid envelope of a catalogued event: dead-lettered at once (a retry cannot help)."""
         log.error("invalid event %s on %s dead-lettered in %s: %s", message.properties.get("message_id"),
                   self.event_type, DEAD_LETTER_QUEUE.name, describe_error(exc))
+        self._move(message, lambda: self._dead_letter(message, 1, describe_error(exc)))
+
+    def decode_failed(self, message, exc):
+        """A body kombu could not decode at all: dead-lettered at once, like an invalid envelope."""
         self._move(message, lambda: self._dead_letter(message, 1, describe_error(exc)))
 
     def _move(self, message, publish):
@@ -177,12 +189,19 @@ class Subscription(EventHandler):
         headers = {**self._headers(message, attempts, error), CONSUMER_HEADER: self.consumer_name,
                    FAILED_AT_HEADER: datetime.now(timezone.utc).isoformat()}
         properties = _kept_properties(message)
-        if "message_id" not in properties and isinstance(message.payload, dict) \
-                and isinstance(message.payload.get("event_id"), str):
-            properties["message_id"] = message.payload["event_id"][:255]
+        if "message_id" not in properties and isinstance(event_id := _payload_event_id(message), str):
+            properties["message_id"] = event_id[:255]
         self.shared_publisher.publisher.publish(
             _body(message), exchange=DEAD_LETTER_EXCHANGE, routing_key="", declare=[self.dead_letter_queue],
             mandatory=True, headers=headers, **properties)
+
+
+def _payload_event_id(message):
+    try:
+        payload = message.payload
+    except Exception:  # not decodable: no event id to take
+        return None
+    return payload.get("event_id") if isinstance(payload, dict) else None
 
 
 def _attempts(message) -> int:

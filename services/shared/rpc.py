@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 
 from kombu import Queue
+from nameko.exceptions import UnknownService
 from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, SERIALIZER_CONFIG_KEY
 from nameko.rpc import MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy as NamekoRpcProxy, ServiceProxy, \
     get_rpc_exchange
 
 from .connection import KimQueueConsumer, KimReplyListener
+from .errors import InvalidInput, Unavailable
 from .publisher import NotConfirmed, SharedPublisher
 from .settings import Settings
 
@@ -40,6 +42,10 @@ class _RpcConsumer(RpcConsumer):
         responder = Responder(config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
                               config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message)
         responder.publisher_cls = _shared(self.shared_publisher.publisher)
+        if exc_info is not None and isinstance(exc_info[1], (NotConfirmed, UnknownService)):
+            # a call this worker made could not be sent, or its service is not running: to the caller it is
+            # a retryable 503, not an internal error
+            exc_info = (Unavailable, Unavailable(f"{type(exc_info[1]).__name__}: retry"), exc_info[2])
         try:
             result, exc_info = responder.send_response(result, exc_info)
         except NotConfirmed as exc:
@@ -48,6 +54,16 @@ class _RpcConsumer(RpcConsumer):
             log.warning("reply to %s not sent: %s", message.properties.get("correlation_id"), exc)
         self.queue_consumer.ack_message(message)
         return result, exc_info
+
+
+    def decode_failed(self, message, exc):
+        """A request kombu could not decode (e.g. JSON nested too deep): the caller hears 422 at once instead of
+        waiting for its timeout."""
+        if message.properties.get("reply_to"):
+            error = InvalidInput("the request could not be decoded", {"body": ["not decodable JSON"]})
+            self.handle_result(message, None, (InvalidInput, error, None))
+        else:
+            self.queue_consumer.ack_message(message)
 
 
 class _Rpc(Rpc):

@@ -17,7 +17,7 @@ import uuid
 import pytest
 import requests
 
-from tests.faults.harness import KimSystem, Load, PrivateBroker, PrivatePostgres, SERVICES, dump, settle
+from tests.faults.harness import KimSystem, Load, PrivateBroker, PrivatePostgres, SERVICES, dump, settle, wait_for
 
 pytestmark = pytest.mark.integration
 LONG = os.environ.get("KIM_FAULTS_LONG") == "1"
@@ -79,7 +79,19 @@ def assert_recovered(system, load, report, allow_dropped=False):
     assert report.outbox_pending == {"intake": 0, "casework": 0}, detail
     assert report.unprocessed_events == 0, detail
     assert system.running(), detail
-    assert requests.get(f"{system.url}/ready", timeout=5).status_code == 200, detail
+    wait_for(lambda: _ready(system), 30, 0.2, "/ready 200")  # a restarted process may still be starting
+
+
+def _ready(system) -> bool:
+    try:
+        return requests.get(f"{system.url}/ready", timeout=5).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def assert_fault_hit_the_load(load, at: float):
+    """The fault came while registrations were still under way (not after the load was done)."""
+    assert max(o.done_at for o in load.outcomes if o.done_at) > at + 1
 
 
 def restarts(system) -> list[str]:
@@ -92,6 +104,7 @@ def test_rabbitmq_outage_under_load(request, system, broker, outage):
     time.sleep(2)
     broker.stop_app()
     stopped = time.time()
+    assert load.outcomes and len(load.outcomes) < load.total  # the outage comes in the middle of the load
     time.sleep(outage)
     broker.start_app()
     back = time.time()
@@ -105,7 +118,7 @@ def test_rabbitmq_outage_under_load(request, system, broker, outage):
 
 @pytest.mark.parametrize("victim", ["casework", "intake"])
 def test_service_killed_mid_handler(request, system, victim):
-    load = Load(system, total=200, clients=8, pause=0.05).start()
+    load = Load(system, total=200, clients=8, pause=0.2).start()
     time.sleep(2)
     system.kill(victim, signal.SIGKILL)
     killed = time.time()
@@ -113,6 +126,7 @@ def test_service_killed_mid_handler(request, system, victim):
     report = settle(system, load, killed)
     record(request, f"{victim} killed -9", report, outage_seconds=None)
     assert_recovered(system, load, report)
+    assert_fault_hit_the_load(load, killed)
     assert len(restarts(system)) == 1 and f"{victim} exited with -9" in restarts(system)[0]
 
 
@@ -124,7 +138,7 @@ def test_postgresql_restarted_during_relay(request, broker, postgres, tmp_path):
     system = KimSystem(tmp_path, broker.uri + vhost, urls).start()
     broker.bind_listener("casework.events", "partner.casework", vhost)
     try:
-        load = Load(system, total=200, clients=8, pause=0.05).start()
+        load = Load(system, total=200, clients=8, pause=0.2).start()
         time.sleep(2)
         postgres.restart()
         back = time.time()
@@ -132,13 +146,14 @@ def test_postgresql_restarted_during_relay(request, broker, postgres, tmp_path):
         report = settle(system, load, back)
         record(request, "PostgreSQL restarted", report, outage_seconds=None)
         assert_recovered(system, load, report)
+        assert_fault_hit_the_load(load, back)
         assert restarts(system) == []
     finally:
         assert system.stop() == 0
 
 
 def test_gateway_killed_mid_request(request, system):
-    load = Load(system, total=200, clients=8, pause=0.05).start()
+    load = Load(system, total=200, clients=8, pause=0.2).start()
     time.sleep(2)
     system.kill("gateway", signal.SIGKILL)
     killed = time.time()
@@ -147,4 +162,6 @@ def test_gateway_killed_mid_request(request, system):
     record(request, "gateway killed -9", report, outage_seconds=None)
     # the requests in flight lose their connection with the process: clients retry with their keys
     assert_recovered(system, load, report, allow_dropped=True)
+    assert_fault_hit_the_load(load, killed)
+    assert report.dropped > 0
     assert len(restarts(system)) == 1

@@ -1,5 +1,6 @@
 """The confirmed publisher behind RPC requests and replies, over the real broker: every message confirmed and
 delivered once, unroutable mandatory messages reported, a dropped connection retried, a lost broker outlived."""
+import logging
 import time
 
 import eventlet
@@ -84,6 +85,7 @@ def test_a_dropped_connection_is_reconnected_and_the_message_published(amqp_uri,
 
 def test_a_lost_broker_fails_only_the_waiting_callers_and_the_runner_reconnects_when_it_is_back(
         amqp_uri, queue, run_publisher, caplog):
+    caplog.set_level(logging.INFO, logger="services.shared.connection")
     proxy = Proxy()
     try:
         publisher = run_publisher(amqp_uri.replace("localhost:5672", f"127.0.0.1:{proxy.port}"), timeout=1.5)

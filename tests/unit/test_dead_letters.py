@@ -9,6 +9,7 @@ from nameko.testing.utils import get_extension
 
 from services.casework.service import CaseworkService
 from services.shared import dlq, messaging
+from services.shared.errors import Unavailable
 from services.shared.events import PersonRegisteredV1, build_envelope
 from services.shared.messaging import Subscription, describe_error, retry_delay, subscribe
 from services.shared.rpc import _RpcConsumer
@@ -117,6 +118,15 @@ def test_when_the_copy_cannot_be_published_the_original_is_requeued(monkeypatch)
     entrypoint = subscription()
     entrypoint.shared_publisher.publisher.publish.side_effect = OSError("broker away")
     failed(entrypoint, message())
+    entrypoint.queue_consumer.requeue_message.assert_called_once()
+    entrypoint.queue_consumer.ack_message.assert_not_called()
+
+
+def test_a_database_outage_counts_no_attempt_and_requeues(monkeypatch):
+    monkeypatch.setattr(messaging, "RETRY_PAUSE_SECONDS", 0)
+    entrypoint = subscription(KIM_EVENT_MAX_ATTEMPTS="2")
+    publish = failed(entrypoint, message(attempts=1), Unavailable("the database is not available right now"))
+    publish.assert_not_called()  # neither a retry copy nor a dead letter
     entrypoint.queue_consumer.requeue_message.assert_called_once()
     entrypoint.queue_consumer.ack_message.assert_not_called()
 
