@@ -238,7 +238,8 @@ class ApiApp:
         response = Response(status=204)
         if self._allowed_origin(request):
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Idempotency-Key, If-Match, X-Request-ID"
+            response.headers["Access-Control-Allow-Headers"] = \
+                "Authorization, Content-Type, Idempotency-Key, If-Match, X-Request-ID"
             response.headers["Access-Control-Max-Age"] = "600"
         return response
 

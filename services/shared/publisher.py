@@ -108,7 +108,7 @@ class ConfirmedPublisher:
         # the runner resolves it by the deadline, or after one confirm wait if it was sent just before
         patience = max(0.0, pending.deadline - time.monotonic()) + self.timeout
         try:
-            with eventlet.Timeout(patience):
+            with eventlet.Timeout(patience, BrokerUnavailable("RabbitMQ did not take the message in time")):
                 pending.done.wait()  # raises what the runner sent
         except BaseException:  # timed out, or the caller's own timeout or kill: do not send it later
             pending.cancelled = True
