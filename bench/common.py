@@ -95,7 +95,7 @@ class Target:
     host: str
     port: int
     token: str = ""
-    processes: dict = field(default_factory=dict)  # name -> pid of what serves it, for CPU accounting
+    processes: dict = field(default_factory=dict)  # name -> pid (or a function listing pids) that serve it
 
     def headers(self, **extra) -> dict:
         auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -182,7 +182,9 @@ def _kim_system(amqp_uri: str, folder: str, urls: dict, timeout: float):
                                check=True, capture_output=True, text=True).stdout.strip()
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         names = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[-2].decode() for pid in children}
-        yield Target("127.0.0.1", port, token, {name: int(pid) for pid, name in names.items()} | broker_process())
+        database = {"postgresql": postgres_processes} if urls else {}
+        yield Target("127.0.0.1", port, token,
+                     {name: int(pid) for pid, name in names.items()} | broker_process() | database)
     finally:
         if proc.poll() is not None:  # it died under load: say why before its folder goes away
             errors.flush()
@@ -356,8 +358,16 @@ def broker_process() -> dict:
     return {"rabbitmq": int(pids[0])} if pids else {}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
+def postgres_processes() -> list[int]:
+    """Every PostgreSQL server process now (its backends come and go with the services' connections)."""
+    return [int(pid) for pid in subprocess.run(["pgrep", "-x", "postgres"], capture_output=True,
+                                               text=True).stdout.split()]
+
+
+def cpu_seconds(pid) -> float:
+    """User + system CPU time a process (or a function listing processes) has used so far."""
+    if callable(pid):
+        return sum(cpu_seconds(p) for p in pid())
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:

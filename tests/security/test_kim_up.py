@@ -93,3 +93,7 @@ def test_adversarial_probes_against_kim_up(system):
     assert not [line for line in lines if CONTROL.search(line)]
     assert not [line for line in lines if "forged" in line and not line.startswith("20")]
     assert not [line for line in lines if " ERROR " in line or "Traceback" in line]
+    # and no personal data or credential: the name, the birth date, the token
+    body = person_body()
+    secrets_ = (body["given_name"], body["family_name"], body["birth_date"], lead["Authorization"].split()[1])
+    assert not [line for line in lines if any(secret in line for secret in secrets_)]
