@@ -12,8 +12,8 @@ import time
 import uuid
 from collections import Counter
 
-from common import (BENCH_DB, Client, against_floor, arguments, check, closed_loop, floor_and_kim, log, round_ratios,
-                    summarize, table)
+from common import (BENCH_DB, Client, against_floor, arguments, check, closed_loop, floor_and_kim, log,
+                    round_ratios, summarize, table)
 from intake import person_body
 
 

@@ -26,9 +26,9 @@ from marshmallow import ValidationError
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
 
-from .events import load_envelope
 from .connection import KimQueueConsumer
 from .errors import Unavailable
+from .events import load_envelope
 from .publisher import SharedPublisher
 from .settings import Settings
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 
 from kombu import Queue
-from nameko.exceptions import UnknownService
 from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, SERIALIZER_CONFIG_KEY
+from nameko.exceptions import UnknownService
 from nameko.rpc import MethodProxy, Responder, Rpc, RpcConsumer, RpcProxy as NamekoRpcProxy, ServiceProxy, \
     get_rpc_exchange
 

@@ -343,7 +343,8 @@ def settle(system: KimSystem, load: Load, since: float, timeout: float = 30) -> 
     ids = {o.person_id for o in load.outcomes if o.person_id}
 
     def cases():
-        return {r[0]: r[1] for r in system.query("casework", "SELECT person_id, count(*) FROM cases GROUP BY person_id")}
+        rows = system.query("casework", "SELECT person_id, count(*) FROM cases GROUP BY person_id")
+        return {person_id: count for person_id, count in rows}
 
     def drained():
         return all(system.query(s, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0] == 0

@@ -72,6 +72,21 @@ def test_register_person_stores_and_announces_pseudonymously(intake_tx, settings
                                 "languages": ["uk", "ru"], "birth_year": 1988}
 
 
+def test_register_person_with_an_idempotency_key_stores_and_announces_once(intake_tx, settings):
+    def register(body, key="key-1"):
+        service = worker_factory(IntakeService, db=WorkerDatabase(intake_tx, idempotency_key=key),
+                                 caller=StubCaller(role="intake_officer"), settings=settings)
+        return service.register_person(body)
+    first = register(person_body())
+    assert register(person_body()) == first
+    assert count(intake_tx, intake_models.Person.__table__) == 1 and len(outbox_bodies(intake_tx)) == 1
+    with pytest.raises(InvalidInput) as refused:
+        register(person_body(given_name="Anna"))
+    assert list(refused.value.fields) == ["Idempotency-Key"]
+    assert register(person_body(), key="key-2")["id"] != first["id"]
+    assert count(intake_tx, intake_models.Person.__table__) == 2
+
+
 def test_register_person_refuses_roles_and_towns(intake_tx, settings):
     with pytest.raises(Forbidden):
         intake(intake_tx, settings, role="analyst").register_person(person_body())
