@@ -3,9 +3,13 @@ import eventlet
 eventlet.monkey_patch()  # first of all: nameko's pytest plugin no longer does it
 
 import os  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import psycopg2  # noqa: E402
 import pytest  # noqa: E402
@@ -187,6 +191,50 @@ def start_stack(rabbit_config, web_config, runner_factory):
 def stack(start_stack, db_urls):
     """The whole system (intake, casework, gateway) on the real broker and the db_backend's databases."""
     return start_stack(db_urls)
+
+
+BIN = Path(sys.executable).parent  # the venv's `kim`
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def kim_up(rabbit_config, tmp_path):
+    """start(**env): `kim up` as an operator runs it (each service its own process) in this test's vhost and
+    data folder, logging to a file (a pipe nobody reads would fill up and block the services); stopped after
+    the test. The process has `.url`, `.env` and `.log`."""
+    started = []
+
+    def start(**extra_env):
+        env = {**os.environ, "AMQP_URI": rabbit_config["AMQP_URI"], "KIM_DATA_DIR": str(tmp_path / "data"),
+               "KIM_GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}", "KIM_LOG_LEVEL": "WARNING", **extra_env}
+        env.pop("KIM_JWT_SECRET")  # `kim up` generates and keeps one
+        log = tmp_path / "kim.log"
+        proc = subprocess.Popen([str(BIN / "kim"), "up"], env=env, stdout=log.open("w"),
+                                stderr=subprocess.STDOUT, text=True)
+        started.append(proc)
+        proc.log, proc.env = log, env
+        up = poll(lambda: proc.poll() is not None or "KIM is up" in log.read_text(), timeout=90)
+        assert up and proc.poll() is None, log.read_text()
+        proc.url = f"http://{env['KIM_GATEWAY_ADDRESS']}"
+        assert f"KIM is up: {proc.url}" in log.read_text()
+        return proc
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def kim_token(system, role="team_lead") -> str:
+    """A token the running `kim up` accepts (it signs with the secret it generated)."""
+    out = subprocess.run([str(BIN / "kim"), "token", "--role", role, "--municipality", LUEDENSCHEID],
+                         env=system.env, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,26 +22,9 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, text
 
-BIN = Path(sys.executable).parent
-LUEDENSCHEID = "05962032"
+from tests.conftest import BIN, LUEDENSCHEID, free_port, poll
+
 SERVICES = ("intake", "casework", "gateway")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(fn, timeout: float, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        time.sleep(interval)
 
 
 def server_folder(kind: str) -> Path:
@@ -89,8 +70,7 @@ class PrivateBroker:
                               capture_output=True, text=True, timeout=timeout)
 
     def _await(self):
-        wait_for(lambda: self._ctl("await_startup", check=False).returncode == 0, 60, 0.5,
-                 f"RabbitMQ node {self.node} to start")
+        poll(lambda: self._ctl("await_startup", check=False).returncode == 0, 60, 0.5)
 
     def add_vhost(self, name: str):
         self._ctl("add_vhost", name)
@@ -184,8 +164,7 @@ class KimSystem:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen([str(BIN / "kim"), "up"], env=self.env, stdout=self.log.open("w"),
                                      stderr=subprocess.STDOUT)
-        wait_for(lambda: self.proc.poll() is not None or "KIM is up" in self.log.read_text(), timeout, 0.2,
-                 "kim up")
+        poll(lambda: self.proc.poll() is not None or "KIM is up" in self.log.read_text(), timeout, 0.2)
         assert self.proc.poll() is None, self.log.read_text()[-4000:]
         self.url = f"http://{self.env['KIM_GATEWAY_ADDRESS']}"
         return self
@@ -350,7 +329,7 @@ def settle(system: KimSystem, load: Load, since: float, timeout: float = 30) -> 
         return all(system.query(s, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0] == 0
                    for s in ("intake", "casework"))
     try:
-        wait_for(lambda: ids <= set(cases()) and drained(), timeout, 0.2, "every case opened, outboxes drained")
+        poll(lambda: ids <= set(cases()) and drained(), timeout, 0.2)  # every case opened, outboxes drained
     except AssertionError:
         pass
     case_counts = cases()

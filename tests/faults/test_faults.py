@@ -17,7 +17,8 @@ import uuid
 import pytest
 import requests
 
-from tests.faults.harness import KimSystem, Load, PrivateBroker, PrivatePostgres, SERVICES, dump, settle, wait_for
+from tests.conftest import poll
+from tests.faults.harness import KimSystem, Load, PrivateBroker, PrivatePostgres, SERVICES, dump, settle
 
 pytestmark = pytest.mark.integration
 LONG = os.environ.get("KIM_FAULTS_LONG") == "1"
@@ -79,7 +80,7 @@ def assert_recovered(system, load, report, allow_dropped=False):
     assert report.outbox_pending == {"intake": 0, "casework": 0}, detail
     assert report.unprocessed_events == 0, detail
     assert system.running(), detail
-    wait_for(lambda: _ready(system), 30, 0.2, "/ready 200")  # a restarted process may still be starting
+    poll(lambda: _ready(system), 30, 0.2)  # a restarted process may still be starting
 
 
 def _ready(system) -> bool:

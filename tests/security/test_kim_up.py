@@ -1,17 +1,14 @@
 """The adversarial probes against the system as an operator runs it (`kim up`, every service its own process),
 with a valid staff token; afterwards its log holds no forged line, no raw control character and no ERROR."""
-import os
 import random
 import re
 import string
-import subprocess
 import time
 
 import pytest
 import requests
 
-from tests.conftest import person_body, poll
-from tests.integration.test_running_system import BIN, free_port, token
+from tests.conftest import kim_token as token, person_body, poll
 
 pytestmark = pytest.mark.integration
 
@@ -19,23 +16,8 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @pytest.fixture
-def system(rabbit_config, tmp_path):
-    """`kim up` as in tests/integration/test_running_system.py, logging at INFO (every request is a line)."""
-    env = {**os.environ, "AMQP_URI": rabbit_config["AMQP_URI"], "KIM_DATA_DIR": str(tmp_path / "data"),
-           "KIM_GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}", "KIM_LOG_LEVEL": "INFO", "KIM_RPC_TIMEOUT": "5"}
-    env.pop("KIM_JWT_SECRET")
-    log = tmp_path / "kim.log"
-    proc = subprocess.Popen([str(BIN / "kim"), "up"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            text=True)
-    proc.log = log
-    up = poll(lambda: proc.poll() is not None or "KIM is up" in log.read_text(), timeout=90)
-    assert up and proc.poll() is None, log.read_text()
-    proc.url = f"http://{env['KIM_GATEWAY_ADDRESS']}"
-    proc.env = env
-    yield proc
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(timeout=30)
+def system(kim_up):
+    return kim_up(KIM_LOG_LEVEL="INFO", KIM_RPC_TIMEOUT="5")  # INFO: every request is a line to check
 
 
 def test_adversarial_probes_against_kim_up(system):

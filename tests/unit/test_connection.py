@@ -32,3 +32,23 @@ def test_the_link_logs_lost_still_down_every_minute_and_back(caplog):
     assert link.up and link.attempts == 0
     link.back()  # already up: nothing more to say
     assert len(caplog.records) == 3
+
+
+def test_an_ack_on_a_dead_socket_does_not_kill_the_consumer():
+    """nameko's queue consumer catches only amqp's ConnectionError here: a reset socket killed the container."""
+    from unittest.mock import Mock
+
+    from nameko.containers import ServiceContainer
+
+    from services.shared.connection import KimQueueConsumer
+
+    class Service:
+        name = "service"
+
+    consumer = KimQueueConsumer().bind(ServiceContainer(Service, {"AMQP_URI": "memory://"}))
+    message = Mock()
+    message.ack.side_effect = ConnectionResetError(104, "Connection reset by peer")
+    message.requeue.side_effect = OSError("Server unexpectedly closed connection")
+    consumer.ack_message(message)  # the broker redelivers it on the next connection
+    consumer.requeue_message(message)
+    assert message.ack.called and message.requeue.called

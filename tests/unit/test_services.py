@@ -14,34 +14,11 @@ from services.casework.service import CaseworkService
 from services.intake import models as intake_models
 from services.intake.service import IntakeService
 from services.shared import rpc as shared_rpc
-from services.shared.auth import caller_from_claims
-from services.shared.db import Transactions, WorkerDatabase, make_engine
+from services.shared.db import WorkerDatabase
 from services.shared.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
 from services.shared.events import build_envelope, load_envelope
 from tests.conftest import KIERSPE, LUEDENSCHEID, MEINERZHAGEN, person_body
-
-
-class StubCaller:
-    def __init__(self, role="case_manager", municipalities=(LUEDENSCHEID,), sub="cm-1", team=None):
-        self.caller = caller_from_claims({"sub": sub, "role": role, "municipalities": list(municipalities),
-                                          "team": team})
-
-    def require(self, permission):
-        return self.caller.require(permission)
-
-
-@pytest.fixture
-def intake_tx(sqlite_urls):
-    engine = make_engine(sqlite_urls["intake"])
-    yield Transactions(engine, "intake", intake_models.metadata)
-    engine.dispose()
-
-
-@pytest.fixture
-def casework_tx(sqlite_urls):
-    engine = make_engine(sqlite_urls["casework"])
-    yield Transactions(engine, "casework", casework_models.metadata)
-    engine.dispose()
+from tests.unit.conftest import StubCaller
 
 
 def count(tx, table):

@@ -14,16 +14,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from nameko.testing.services import worker_factory
 from sqlalchemy import event, text
 
-from services.intake import models as intake_models
 from services.intake.schemas import RegisterPersonSchema
 from services.intake.service import IntakeService
-from services.shared.auth import INVALID_TOKEN, TokenVerifier, caller_from_claims, issue_token
-from services.shared.db import Transactions, WorkerDatabase, make_engine
+from services.shared.auth import INVALID_TOKEN, TokenVerifier, issue_token
+from services.shared.db import WorkerDatabase, make_engine
 from services.shared.errors import InvalidInput, NotFound, Unauthenticated
 from services.shared.schemas import (cursor_datetime, cursor_int, cursor_uuid, decode_typed_cursor, load_or_raise,
                                      schema)
 from services.shared.settings import Settings
 from tests.conftest import LUEDENSCHEID, MEINERZHAGEN, TEST_SECRET, person_body
+from tests.unit.conftest import StubCaller
 
 BASE = {"sub": "u1", "role": "case_manager", "municipalities": [LUEDENSCHEID], "iss": "kim-dev", "aud": "kim-api"}
 
@@ -186,22 +186,6 @@ def test_issued_cursors_still_decode():
 
 
 # person reads: need to know, and the same work for missing and hidden ------------------------------------
-
-class StubCaller:
-    def __init__(self, role="case_manager", municipalities=(LUEDENSCHEID,), sub="cm-1", team=None):
-        self.caller = caller_from_claims({"sub": sub, "role": role, "municipalities": list(municipalities),
-                                          "team": team})
-
-    def require(self, permission):
-        return self.caller.require(permission)
-
-
-@pytest.fixture
-def intake_tx(sqlite_urls):
-    engine = make_engine(sqlite_urls["intake"])
-    yield Transactions(engine, "intake", intake_models.metadata)
-    engine.dispose()
-
 
 def intake(tx, settings, cases=None, **caller):
     service = worker_factory(IntakeService, db=WorkerDatabase(tx), caller=StubCaller(**caller), settings=settings)
