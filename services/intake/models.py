@@ -25,7 +25,10 @@ class Person(Base):
     municipality: Mapped[str] = mapped_column(String(8), index=True)
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
-    birth_date: Mapped[date] = mapped_column(Date)
+    # a normalised Latin transliteration of each name, for the duplicate check and search (services/intake)
+    given_name_latin: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    family_name_latin: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    birth_date: Mapped[date] = mapped_column(Date, index=True)
     arrival_date: Mapped[date] = mapped_column(Date)
     residence_status: Mapped[str] = mapped_column(String(40))
     languages: Mapped[list] = mapped_column(JSON)
@@ -45,5 +48,8 @@ class Consent(Base):
     purpose: Mapped[str] = mapped_column(String(40))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    recorded_by: Mapped[str | None] = mapped_column(String(128), nullable=True)  # staff id (token sub)
+    basis: Mapped[str | None] = mapped_column(String(40), nullable=True)  # signed_form | oral_with_interpreter ...
+    withdrawn_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
     person: Mapped[Person] = relationship(back_populates="consents")
