@@ -46,7 +46,8 @@ def _errors_for(route: RouteSpec) -> dict[int, str]:
     if route.path_params is not None:
         errors[404] = "Not found, or not visible to the caller"
     if route.body is not None:
-        errors.update({413: "Body too large", 415: "Body is not JSON", 422: "Invalid body (fields named)"})
+        errors.update({400: "Body is not well-formed JSON", 413: "Body too large", 415: "Body is not JSON",
+                       422: "Invalid body (fields named)"})
     if route.query is not None or route.path_params is not None:
         errors[422] = errors.get(422, "Invalid parameters (fields named)")
     if route.if_match:

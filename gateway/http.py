@@ -342,7 +342,7 @@ class Route(HttpRequestHandler):
         rid = getattr(request, "request_id", None)
         where = getattr(request, "path", None)
         if isinstance(exc, InvalidInput):
-            return problem(422, exc.detail, errors=exc.fields, request_id=rid, instance=where)
+            return problem(exc.status, exc.detail, errors=exc.fields, request_id=rid, instance=where)
         if isinstance(exc, Unavailable):
             exc = ServiceUnavailable(str(exc))
         if isinstance(exc, KimError):
@@ -425,7 +425,7 @@ def _json_body(request):
                                {"body": [f"arrays and objects may nest at most {MAX_JSON_DEPTH} levels deep"]})
         return json.loads(text)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidInput("the body is not valid JSON", {"body": [f"malformed JSON: {exc}"]}) from None
+        raise MalformedBody("the body is not valid JSON", {"body": [f"malformed JSON: {exc}"]}) from None
 
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the IETF draft's examples
@@ -439,6 +439,12 @@ def _idempotency_key(request) -> str:
         raise InvalidInput("Idempotency-Key is invalid",
                            {"Idempotency-Key": ["1 to 255 visible ASCII characters, e.g. a UUID"]})
     return key
+
+
+class MalformedBody(InvalidInput):
+    """Not JSON at all: malformed syntax, 400 (RFC 9110), where a well-formed body with bad values is 422."""
+
+    status = 400
 
 
 class _UnsupportedMediaType(HTTPException):

@@ -32,10 +32,11 @@ def test_invalid_body_is_rejected_and_nothing_stored(stack, http, auth, label, b
     assert stack.count("intake", "persons") == 0 and stack.count("intake", "outbox") == 0
 
 
-def test_malformed_json(stack, http, auth):
+def test_malformed_json_is_a_bad_request(stack, http, auth):
     response = http.post(stack.url("/v1/persons"), data=b'{"given_name": "Olena",',
                          headers={**auth("intake_officer"), "Content-Type": "application/json"})
-    assert response.status_code == 422
+    assert response.status_code == 400  # malformed syntax (RFC 9110); a well-formed body with bad values is 422
+    assert response.headers["Content-Type"] == "application/problem+json"
     assert response.json()["errors"][0]["field"] == "body"
     assert stack.count("intake", "persons") == 0
 
