@@ -26,8 +26,12 @@ migrate: $(STAMP)
 bench: $(STAMP)
 	KIM_BENCH_DB=sqlite $(BIN)/python bench/intake.py
 	KIM_BENCH_DB=sqlite $(BIN)/python bench/gateway.py
+	KIM_BENCH_DB=sqlite $(BIN)/python bench/import_persons.py
 	KIM_BENCH_DB=postgresql $(BIN)/python bench/intake.py
 	KIM_BENCH_DB=postgresql $(BIN)/python bench/gateway.py
+	KIM_BENCH_DB=sqlite $(BIN)/python bench/duplicates.py
+	KIM_BENCH_DB=postgresql $(BIN)/python bench/duplicates.py
+	KIM_BENCH_DB=postgresql $(BIN)/python bench/import_persons.py
 
 # the fault suite with its long cases (a 60 s broker outage), and its figures as a table
 faults: $(STAMP)

@@ -18,11 +18,13 @@ from common import (BENCH_DB, MUNICIPALITY, against_floor, arguments, check, clo
 
 
 def person_body(i: int) -> bytes:
-    """Synthetic data only."""
-    return json.dumps({
+    """Synthetic data only. One birth date for all: `confirmed_new`, or each would be a likely duplicate of the
+    others (the duplicate check's own cost is measured by bench/duplicates.py)."""
+    return json.dumps({"confirmed_new": True,
         "given_name": "Test", "family_name": f"Person{i}", "birth_date": "1990-01-01",
         "municipality": MUNICIPALITY, "arrival_date": "2026-10-02", "residence_status": "temporary_protection",
-        "languages": ["uk"], "consents": [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:00Z"}],
+        "languages": ["uk"], "consents": [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:00Z",
+                                      "basis": "signed_form"}],
     }).encode()
 
 

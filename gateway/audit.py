@@ -44,6 +44,10 @@ def subjects_of(audit, request, result) -> list[dict]:
         if items:
             return [_ids(i.get("person_id"), i.get("id"), i.get("municipality")) for i in items]
         return [_ids(person_id=request.args.get("person_id"))]
+    if audit.subject == "consent":  # a consent record: its person's ids (the record's own id is no UUID)
+        if data.get("person_id"):
+            return [_ids(data.get("person_id"), None, data.get("municipality"))]
+        return [_ids(person_id=path.get("person_id"))]
     if data.get("id"):  # the record that was returned
         if audit.subject == "person":
             return [_ids(data.get("id"), None, data.get("municipality"))]

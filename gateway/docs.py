@@ -54,6 +54,7 @@ def _errors_for(route: RouteSpec) -> dict[int, str]:
         errors.update({412: "The record changed since it was read", 428: "If-Match is required"})
     if route.method == "POST":
         errors[422] = "Invalid body (fields named), or the Idempotency-Key was used with another body"
+    errors.update(route.errors)
     if route.rpc:
         errors[503] = ("A service or the broker is not available (see Retry-After); retry, with the same "
                        "Idempotency-Key for a POST")

@@ -28,7 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from services.shared.auth import AUTH_TOKEN_KEY, REQUEST_ID_KEY, Permission, TokenVerifier
 from services.shared.db import IDEMPOTENCY_KEY
-from services.shared.errors import InvalidInput, KimError, Unauthenticated, Unavailable
+from services.shared.errors import InvalidInput, KimError, LikelyDuplicate, Unauthenticated, Unavailable
 from services.shared.logs import ExpectedErrorsFilter, set_request_id
 from services.shared.publisher import NotConfirmed
 from services.shared.schemas import load_or_raise, schema
@@ -57,7 +57,7 @@ class ServiceUnavailable(Exception):
 class Audit:
     action: str
     purpose: str
-    subject: str  # "person" | "case" | "cases": which ids the entry records
+    subject: str  # "person" | "case" | "cases" | "consent": which ids the entry records
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ class RouteSpec:
     rpc: bool = True  # calls a service (so may answer 503)
     if_match: bool = False
     response_headers: tuple[str, ...] = ()  # besides X-Request-ID, e.g. ("Location", "ETag")
+    #: problems this route may answer besides the ones every route of its kind does: status -> description
+    errors: dict = field(default_factory=dict)
     #: answered by the WSGI app itself, without a nameko worker slot: fn(server, request, **path values) ->
     #: Response. Only for public, cheap operational routes (/health, /metrics, the docs).
     inline: Callable | None = None
@@ -347,7 +349,8 @@ class Route(HttpRequestHandler):
             exc = ServiceUnavailable(str(exc))
         if isinstance(exc, KimError):
             headers = {"WWW-Authenticate": 'Bearer realm="kim"'} if isinstance(exc, Unauthenticated) else None
-            return problem(exc.status, exc.detail, request_id=rid, instance=where, headers=headers)
+            extra = {"candidates": exc.candidates} if isinstance(exc, LikelyDuplicate) else None
+            return problem(exc.status, exc.detail, request_id=rid, instance=where, headers=headers, extra=extra)
         if isinstance(exc, (ServiceUnavailable, UnknownService, NotConfirmed)):
             return problem(503, "a service or the message broker is not available right now; retry the "
                                 "request later (after Retry-After seconds), with the same Idempotency-Key if "

@@ -23,6 +23,14 @@ class FieldErrorSchema(Schema):
     detail = fields.String()
 
 
+class CandidateSchema(Schema):
+    id = fields.UUID(metadata={"description": "a person who may be the one being registered"})
+    score = fields.Float(metadata={"description": "how alike, 0..1"})
+    why = fields.List(fields.String(), metadata={
+        "description": "machine-readable reasons, e.g. same_birth_date, given_name_similar, family_name_same, "
+                       "names_swapped"})
+
+
 class ProblemSchema(Schema):
     type = fields.String()
     title = fields.String()
@@ -31,10 +39,15 @@ class ProblemSchema(Schema):
     instance = fields.String()
     request_id = fields.String()
     errors = fields.List(fields.Nested(FieldErrorSchema))
+    candidates = fields.List(fields.Nested(CandidateSchema), metadata={
+        "description": "409 on POST /v1/persons: the likely existing persons, best first (read one with "
+                       "GET /v1/persons/{id}; or send the registration again with confirmed_new: true)"})
 
 
 def problem(status: int, detail: str | None = None, *, errors: dict[str, list[str]] | None = None,
-            request_id: str | None = None, instance: str | None = None, headers=None) -> Response:
+            request_id: str | None = None, instance: str | None = None, headers=None,
+            extra: dict | None = None) -> Response:
+    """`extra`: further members of this kind of problem (RFC 9457 extensions), e.g. a 409's candidates."""
     body = {"type": PROBLEM_TYPE + SLUGS.get(status, str(status)), "title": TITLES.get(status, "Error"),
             "status": status, "detail": detail or TITLES.get(status, "Error")}
     if instance:
@@ -44,5 +57,7 @@ def problem(status: int, detail: str | None = None, *, errors: dict[str, list[st
     if errors:
         body["errors"] = [{"field": field, "detail": message}
                           for field, messages in errors.items() for message in messages]
+    for name, value in (extra or {}).items():
+        body.setdefault(name, value)  # never overrides the standard members
     return Response(json.dumps(body), status=status, headers=headers,
                     content_type="application/problem+json")

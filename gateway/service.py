@@ -9,7 +9,8 @@ import eventlet
 from werkzeug.wrappers import Response
 
 from services.casework.schemas import AssignCaseSchema, CaseListQuerySchema, CasePageSchema, CaseSchema
-from services.intake.schemas import PersonSchema, RegisterPersonSchema
+from services.intake.schemas import (ConsentPathSchema, ConsentRecordSchema, ConsentSchema, PersonSchema,
+                                     RegisterPersonSchema)
 from services.shared.auth import CallerProvider, Permission as P
 from services.shared.dependencies import SettingsProvider
 from services.shared.logs import RequestLogContext
@@ -77,6 +78,8 @@ class GatewayService:
     @route("POST", "/v1/persons", tag="persons", summary="Register a newly arrived person",
            permission=P.PERSON_CREATE, body=RegisterPersonSchema, responses={201: PersonSchema},
            response_headers=("Location", "ETag"),
+           errors={409: "Likely already registered: `candidates` lists who (ids, scores, reasons); link to one, "
+                        "or send again with `confirmed_new: true`"},
            audit=Audit("person.create", "case_management", "person"))
     def create_person(self, request, body):
         person = self._call(self.intake.register_person, body)
@@ -89,6 +92,24 @@ class GatewayService:
     def get_person(self, request, person_id):
         person = self._call(self.intake.get_person, person_id)
         return Reply(person, headers={"ETag": etag(person["version"])})
+
+    # consents (GDPR Art. 6/7/9) ----------------------------------------------------------------------------
+
+    @route("POST", "/v1/persons/<person_id>/consents", tag="persons",
+           summary="Record that the person granted (or granted again) consent to a purpose",
+           permission=P.CONSENT_WRITE, path_params=PersonPathSchema, body=ConsentSchema,
+           responses={201: ConsentRecordSchema},
+           audit=Audit("consent.grant", "case_management", "consent"))
+    def grant_consent(self, request, person_id, body):
+        return Reply(self._call(self.intake.grant_consent, person_id, body), 201)
+
+    @route("POST", "/v1/persons/<person_id>/consents/<purpose>/withdrawal", tag="persons",
+           summary="Withdraw the person's consent to a purpose, with immediate effect (announced as "
+                   "consent_withdrawn)",
+           permission=P.CONSENT_WRITE, path_params=ConsentPathSchema, responses={200: ConsentRecordSchema},
+           audit=Audit("consent.withdraw", "case_management", "consent"))
+    def withdraw_consent(self, request, person_id, purpose):
+        return self._call(self.intake.withdraw_consent, person_id, purpose)
 
     # cases -----------------------------------------------------------------------------------------------
 

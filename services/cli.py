@@ -5,6 +5,7 @@
     kim migrate    bring every service's database to the newest schema
     kim token      print a development token the running gateway accepts
     kim health N   exit 0 when service N answers (the containers' health check)
+    kim import persons FILE.csv --municipality AGS   register the persons of a spreadsheet (re-runnable)
 """
 from __future__ import annotations
 
@@ -229,6 +230,64 @@ def cmd_up(args) -> int:
         _stop(supervisor.processes())
 
 
+def cmd_import(args) -> int:
+    """Import persons from a CSV file (services/intake/importer.py); each imported person is audited."""
+    import getpass
+    import uuid
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from sqlalchemy import insert
+
+    from gateway.models import AuditEntry
+    from services.intake import importer
+    from services.intake.models import metadata as intake_metadata
+    from services.shared.auth import caller_from_claims
+    from services.shared.db import Transactions, make_engine
+    from services.shared.errors import KimError
+    from services.shared.migrations import upgrade
+
+    settings = Settings.load()
+    path = Path(args.file)
+    actor = args.actor or f"import-{getpass.getuser()}"
+    try:
+        caller = caller_from_claims({"sub": actor, "role": "intake_officer", "municipalities": args.municipality})
+    except KimError as exc:
+        raise ValueError(f"{exc.detail} (--municipality, --actor)") from None
+    for name in ("intake", "gateway"):
+        upgrade(name)
+    rows = list(importer.read_rows(path))
+    intake_engine, gateway_engine = make_engine(settings.db_url("intake")), make_engine(settings.db_url("gateway"))
+    transactions = Transactions(intake_engine, "intake", intake_metadata)
+    run_id, audit = uuid.uuid4().hex, []
+
+    def flush_audit():
+        if audit:
+            with gateway_engine.begin() as connection:
+                connection.execute(insert(AuditEntry.__table__), audit)
+            audit.clear()
+
+    def audited(person):
+        audit.append(dict(at=datetime.now(timezone.utc), actor=actor, role=caller.role.value,
+                          action="person.import", purpose="case_management", person_id=person["id"],
+                          case_id=None, municipality=person["municipality"], request_id=f"import-{run_id}",
+                          server_request_id=uuid.uuid4().hex, status=201))
+        if len(audit) >= 200:
+            flush_audit()
+    try:
+        summary = importer.import_persons(rows, transactions, caller, settings.municipalities, on_created=audited,
+                                          progress=importer.ProgressBar(len(rows)))
+        flush_audit()
+    finally:
+        intake_engine.dispose()
+        gateway_engine.dispose()
+    report = Path(args.report or f"{path}.errors.csv")
+    importer.write_report(summary, report)
+    print(f"{summary.rows} rows: {summary.imported} imported, {summary.already_imported} already imported, "
+          f"{summary.failed} with errors ({len(summary.errors)} listed in {report}); {summary.seconds} s")
+    return 0 if summary.failed == 0 else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="kim", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +304,16 @@ def main(argv=None) -> int:
     health.add_argument("name", choices=sorted(SERVICE_CLASSES))
     health.add_argument("path", nargs="?", default="/ready", help="gateway only: the path to GET")
     health.set_defaults(func=cmd_health)
+    imports = sub.add_parser("import", help="import records from a file")
+    imports.add_argument("kind", choices=["persons"])
+    imports.add_argument("file", help="CSV with a header line naming the columns given_name, family_name, "
+                                      "birth_date, municipality, arrival_date, residence_status, languages "
+                                      "(';'-separated), consent_case_management (when granted), consent_basis")
+    imports.add_argument("--municipality", action="append", required=True,
+                         help="AGS code the import may register persons for; repeat for more")
+    imports.add_argument("--actor", help="who imports (audited); default import-<OS user>")
+    imports.add_argument("--report", help="where the per-row error report goes; default FILE.errors.csv")
+    imports.set_defaults(func=cmd_import)
     token = sub.add_parser("token", help="print a development token")
     token.add_argument("--role", required=True)
     token.add_argument("--municipality", action="append", required=True, help="AGS code; repeat for more")

@@ -58,7 +58,8 @@ def person_body(**overrides):
     body = {"given_name": "Olena", "family_name": "Testperson", "birth_date": "1988-04-17",
             "municipality": LUEDENSCHEID, "arrival_date": "2026-10-02",
             "residence_status": "temporary_protection", "languages": ["uk", "ru"],
-            "consents": [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:00Z"}]}
+            "consents": [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:00Z",
+                          "basis": "signed_form"}]}
     body.update(overrides)
     return body
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, and_, bindparam, or_, select
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,15 @@ def open_case(connection: Connection, person_id: str, municipality: str) -> dict
                 opened_at=now, updated_at=now, assigned_to=None, team=None, version=1)
     opened = connection.execute(_OPEN_CASE[connection.dialect.name], case).rowcount == 1
     return case if opened else None
+
+
+def close_case_of(connection: Connection, person_id) -> str | None:
+    """Close the person's case (consent to case management withdrawn); None if there is none or it is closed."""
+    closed = connection.execute(
+        update(Case.__table__).where(Case.person_id == str(person_id), Case.status != "closed")
+        .values(status="closed", updated_at=datetime.now(timezone.utc), version=Case.version + 1)
+        .returning(Case.id)).scalars().all()
+    return closed[0] if closed else None
 
 
 def visibility(caller: Caller):

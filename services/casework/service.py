@@ -31,6 +31,18 @@ class CaseworkService(ServiceBase):
                 return case["id"]
             return None
 
+    @subscribe("intake", "consent_withdrawn")
+    def stop_case_work(self, envelope):
+        """The person withdrew `case_management` consent: their case work stops at once, so the case is closed
+        (idempotent: a redelivery or a second withdrawal changes nothing)."""
+        with self.db.transaction() as uow:
+            if not uow.claim("casework.stop_case_work", envelope["event_id"]):
+                return None
+            payload = envelope["payload"]
+            if payload["purpose"] != "case_management":
+                return None
+            return domain.close_case_of(uow.connection, payload["person_id"])
+
     @rpc
     def get_case(self, case_id):
         caller = self.caller.require(Permission.CASE_READ)

@@ -13,7 +13,8 @@ from services.shared.service import ServiceBase
 
 from . import domain
 from .models import metadata
-from .schemas import PersonIdSchema, PersonSchema, RegisterPersonSchema
+from .schemas import (ConsentPathSchema, ConsentRecordSchema, ConsentSchema, PersonIdSchema, PersonSchema,
+                      RegisterPersonSchema)
 
 
 class IntakeService(ServiceBase):
@@ -46,6 +47,38 @@ class IntakeService(ServiceBase):
             raise domain.person_not_found(query["person_id"])
         with self.db.transaction() as uow:
             return schema(PersonSchema).dump(domain.get_person(uow.session, query["person_id"], caller))
+
+    @rpc
+    def grant_consent(self, person_id, data):
+        """Record a granted (or granted again) purpose; announced as `consent_granted`."""
+        caller = self.caller.require(Permission.CONSENT_WRITE)
+        query = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
+        payload = load_or_raise(schema(ConsentSchema), data)
+        with self.db.transaction() as uow:
+            earlier = uow.idempotent("grant_consent", caller.sub, {"person_id": person_id, **data})
+            if earlier is not None:  # a retry of a grant that did commit: answer it again
+                return schema(ConsentRecordSchema).dump(
+                    domain.consent_record(uow.connection, earlier, query["person_id"], caller))
+            consent = domain.grant_consent(uow.connection, query["person_id"], payload, caller)
+            uow.remember(str(consent["id"]))
+            uow.emit("consent_granted", consent["municipality"], domain.consent_granted(consent))
+            return schema(ConsentRecordSchema).dump(consent)
+
+    @rpc
+    def withdraw_consent(self, person_id, purpose):
+        """Withdraw a purpose at once; `consent_withdrawn`, in the same transaction, tells the other services to
+        stop using the person's data for it."""
+        caller = self.caller.require(Permission.CONSENT_WRITE)
+        query = load_or_raise(schema(ConsentPathSchema), {"person_id": person_id, "purpose": purpose}, "path")
+        with self.db.transaction() as uow:
+            earlier = uow.idempotent("withdraw_consent", caller.sub, query | {"person_id": person_id})
+            if earlier is not None:
+                return schema(ConsentRecordSchema).dump(
+                    domain.consent_record(uow.connection, earlier, query["person_id"], caller))
+            consent = domain.withdraw_consent(uow.connection, query["person_id"], query["purpose"], caller)
+            uow.remember(str(consent["id"]))
+            uow.emit("consent_withdrawn", consent["municipality"], domain.consent_withdrawn(consent))
+            return schema(ConsentRecordSchema).dump(consent)
 
     def _sees_a_case_of(self, person_id) -> bool:
         """Asks casework with the caller's token (it travels in the worker context): the case rule lives there."""

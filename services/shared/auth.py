@@ -51,6 +51,7 @@ class Permission(str, Enum):
     AUDIT_READ = "audit:read"
     ANALYTICS_READ = "analytics:read"
     REFERRAL_READ_OWN = "referral:read-own"
+    CONSENT_WRITE = "consent:write"
 
 
 R, P = Role, Permission
@@ -66,11 +67,16 @@ R, P = Role, Permission
 #:   404 exactly like a missing one, in the same time. Intake officers, team leads and district admins keep the
 #:   town rule for persons.
 #:
+#: Consents (`consent:write`: grant or withdraw a purpose, GDPR Art. 6/7/9) are recorded by intake officers and by
+#: team leads, each for persons of their own towns. Team leads may, so that a person who withdraws consent during
+#: case work has the withdrawal recorded at once by the team (Art. 7(3): withdrawing must be as easy as giving);
+#: case managers pass a consent or withdrawal on to intake or their team lead, who record it.
+#:
 #: See docs/security.md, "Tokens and person records".
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    R.INTAKE_OFFICER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ}),
+    R.INTAKE_OFFICER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.CONSENT_WRITE}),
     R.CASE_MANAGER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ}),
-    R.TEAM_LEAD: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.CASE_ASSIGN}),
+    R.TEAM_LEAD: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.CASE_ASSIGN, P.CONSENT_WRITE}),
     R.DISTRICT_ADMIN: frozenset({P.PERSON_READ, P.CASE_READ, P.CASE_ASSIGN, P.AUDIT_READ}),
     R.ANALYST: frozenset({P.ANALYTICS_READ}),
     R.PARTNER: frozenset({P.REFERRAL_READ_OWN}),

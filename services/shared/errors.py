@@ -45,6 +45,21 @@ class NotFound(KimError):
 
 
 @deserialize_to_instance
+class LikelyDuplicate(KimError):
+    """args: (detail, [{"id", "score", "why"}]): the person may already be registered. Candidates carry ids,
+    scores and reasons only, never names (a candidate is read through the audited GET /v1/persons/{id})."""
+
+    status = 409
+    title = "Conflict"
+
+    @property
+    def candidates(self) -> list[dict]:
+        """As sent; nameko's serialisation turns the scores into strings on the way, so they are floats again."""
+        return [{"id": str(c["id"]), "score": float(c["score"]), "why": list(c["why"])}
+                for c in (self.args[1] if len(self.args) > 1 else [])]
+
+
+@deserialize_to_instance
 class PreconditionFailed(KimError):
     status = 412
     title = "Precondition failed"

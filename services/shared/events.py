@@ -19,6 +19,9 @@ RESIDENCE_STATUSES = (
     "toleration", "residence_permit", "settlement_permit", "eu_freedom_of_movement", "other",
 )
 CASE_STATUSES = ("intake", "active", "paused", "closed")
+#: what a person consents to (GDPR Art. 6/7/9); `referral_sharing` allows sharing with referral partners
+CONSENT_PURPOSES = ("case_management", "referral_sharing", "data_exchange_job_centre",
+                    "data_exchange_foreigners_office", "statistics")
 
 #: ISO 639-1/-2 codes: two or three lowercase letters.
 language_code = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}$"))
@@ -79,10 +82,26 @@ class CaseAssignedV1(PayloadSchema):
     team = fields.String(required=True, allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"))
 
 
+class ConsentGrantedV1(PayloadSchema):
+    person_id = fields.UUID(required=True)
+    municipality = ags_field(required=True)
+    purpose = fields.String(required=True, validate=validate.OneOf(CONSENT_PURPOSES))
+    granted_at = utc_datetime(required=True)
+
+
+class ConsentWithdrawnV1(PayloadSchema):
+    person_id = fields.UUID(required=True)
+    municipality = ags_field(required=True)
+    purpose = fields.String(required=True, validate=validate.OneOf(CONSENT_PURPOSES))
+    withdrawn_at = utc_datetime(required=True)
+
+
 #: (producer, event_type, schema_version) -> payload schema. The producer is the nameko service whose
 #: `<producer>.events` exchange carries the event.
 CATALOGUE: dict[tuple[str, str, int], type[PayloadSchema]] = {
     ("intake", "person_registered", 1): PersonRegisteredV1,
+    ("intake", "consent_granted", 1): ConsentGrantedV1,
+    ("intake", "consent_withdrawn", 1): ConsentWithdrawnV1,
     ("casework", "case_opened", 1): CaseOpenedV1,
     ("casework", "case_assigned", 1): CaseAssignedV1,
 }

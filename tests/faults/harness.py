@@ -268,7 +268,9 @@ class Load:
             body = {"given_name": f"Fault{index}", "family_name": "Testperson", "birth_date": "1990-01-01",
                     "municipality": LUEDENSCHEID, "arrival_date": "2026-10-02",
                     "residence_status": "temporary_protection", "languages": ["uk"],
-                    "consents": [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:00Z"}]}
+                    "consents": [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:00Z",
+                                  "basis": "signed_form"}],
+                    "confirmed_new": True}  # one birth date for all: past the duplicate check
             deadline = time.monotonic() + self.give_up_after
             while time.monotonic() < deadline:
                 try:

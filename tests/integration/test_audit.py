@@ -10,6 +10,7 @@ from tests.conftest import LUEDENSCHEID, MEINERZHAGEN, person_body, poll
 pytestmark = pytest.mark.integration
 
 AUDITED = [r for r in ROUTES if r.audit is not None]
+CONSENT = {"purpose": "statistics", "granted_at": "2026-10-06T10:00:00Z", "basis": "signed_form"}
 
 
 def entries(stack):
@@ -21,7 +22,8 @@ def entries(stack):
 
 
 def test_personal_data_routes_are_audited():
-    assert {r.name for r in AUDITED} >= {"create_person", "get_person", "list_cases", "get_case", "assign_case"}
+    assert {r.name for r in AUDITED} >= {"create_person", "get_person", "list_cases", "get_case", "assign_case",
+                                         "grant_consent", "withdraw_consent"}
 
 
 @pytest.fixture
@@ -39,9 +41,12 @@ def test_each_call_leaves_exactly_one_entry(world, http, route):
     stack, person, case, lead = world
     before = entries(stack)
     path = route.path.replace("<person_id>", person["id"]).replace("<case_id>", case["id"])
+    path = path.replace("<purpose>", "case_management")
     headers = {**lead, "X-Request-ID": f"audit-{route.name}"}
-    if route.method == "POST":
-        response = http.post(stack.url(path), json=person_body(), headers=headers)
+    if route.name == "grant_consent":
+        response = http.post(stack.url(path), json=CONSENT, headers=headers)
+    elif route.method == "POST":  # the world's person again: confirmed as a new one past the duplicate check
+        response = http.post(stack.url(path), json=person_body(confirmed_new=True), headers=headers)
     elif route.method == "PATCH":
         etag = http.get(stack.url(path), headers=lead).headers["ETag"]
         before = entries(stack)

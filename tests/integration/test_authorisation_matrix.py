@@ -14,8 +14,9 @@ pytestmark = pytest.mark.integration
 
 OWN, OTHER = LUEDENSCHEID, MEINERZHAGEN
 BAD_TOKENS = ("none", "expired", "forged", "alg_none", "wrong_audience")
-OBJECT_ROUTES = {"get_person", "get_case", "assign_case"}  # another town's object answers 404
-SUCCESS = {"create_person": 201}
+OBJECT_ROUTES = {"get_person", "get_case", "assign_case", "grant_consent", "withdraw_consent"}  # another town's: 404
+SUCCESS = {"create_person": 201, "grant_consent": 201}
+CONSENT = {"purpose": "statistics", "granted_at": "2026-10-06T10:00:00Z", "basis": "signed_form"}
 
 
 def token_for(kind, role="team_lead"):
@@ -54,9 +55,16 @@ def world(start_stack, sqlite_urls, http, auth):
 
 def call(http, stack, route, headers, person, case):
     path = route.path.replace("<person_id>", person["id"]).replace("<case_id>", case["id"])
-    path = path.replace("<asset>", "swagger-ui.css")
-    if route.name == "create_person":
-        return http.post(stack.url(path), json=person_body(municipality=OWN), headers=headers)
+    path = path.replace("<asset>", "swagger-ui.css").replace("<purpose>", "statistics")
+    if route.name == "grant_consent":
+        return http.post(stack.url(path), json=CONSENT, headers=headers)
+    if route.name == "withdraw_consent":  # granted first, by a team lead of the town, so there is one to withdraw
+        granted = http.post(stack.url(path.removesuffix("/statistics/withdrawal")), json=CONSENT,
+                            headers=_lead_headers())
+        assert granted.status_code == 201, granted.text
+        return http.post(stack.url(path), headers=headers)
+    if route.name == "create_person":  # the same person for every role: past the duplicate check
+        return http.post(stack.url(path), json=person_body(municipality=OWN, confirmed_new=True), headers=headers)
     if route.name == "assign_case":
         version = http.get(stack.url(path), headers=_lead_headers()).headers["ETag"]
         return http.patch(stack.url(path), json={"assigned_to": None, "team": None},

@@ -74,7 +74,7 @@ def received(rabbit_config):
 
 
 def register(transactions):
-    data = RegisterPersonSchema().load(person_body())
+    data = RegisterPersonSchema().load(person_body(confirmed_new=True))  # registered again and again
     with transactions() as uow:
         person = domain.register_person(uow.connection, data, CALLER, (LUEDENSCHEID,))
         uow.emit("person_registered", person["municipality"], domain.person_registered(person))
