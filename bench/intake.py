@@ -12,19 +12,21 @@ import threading
 import time
 import uuid
 from collections import Counter
+from datetime import date, timedelta
 
 from common import (BENCH_DB, MUNICIPALITY, against_floor, arguments, check, closed_loop, floor_and_kim, log,
                     open_loop, percentile, round_ratios, summarize, table)
 
 
 def person_body(i: int) -> bytes:
-    """Synthetic data only. One birth date for all: `confirmed_new`, or each would be a likely duplicate of the
-    others (the duplicate check's own cost is measured by bench/duplicates.py)."""
-    return json.dumps({"confirmed_new": True,
-        "given_name": "Test", "family_name": f"Person{i}", "birth_date": "1990-01-01",
+    """Synthetic data only. Each person its own birth date, so the duplicate check runs on every registration (as
+    in production) and finds no likely duplicate; the phases' offsets (0, 1e6, 2e6) get their own ranges."""
+    birth = date(1930, 1, 1) + timedelta(days=(i // 1_000_000) * 9000 + i % 1_000_000)
+    return json.dumps({
+        "given_name": "Test", "family_name": f"Person{i}", "birth_date": birth.isoformat(),
         "municipality": MUNICIPALITY, "arrival_date": "2026-10-02", "residence_status": "temporary_protection",
         "languages": ["uk"], "consents": [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:00Z",
-                                      "basis": "signed_form"}],
+                                           "basis": "signed_form"}],
     }).encode()
 
 

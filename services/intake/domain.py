@@ -63,9 +63,10 @@ def likely_duplicates(connection: Connection, data: dict, caller: Caller) -> lis
     matching.LIKELY), best first: [{id, score, why}], no names. One query, on the birth_date index."""
     rows = connection.execute(_SAME_BIRTH_DATE, {"birth_date": data["birth_date"],
                                                  "towns": sorted(caller.municipalities)}).mappings()
-    new = matching.prepared(data)
+    new = None  # prepared only when someone shares the birth date: most registrations meet nobody
     found = []
     for row in rows:
+        new = new or matching.prepared(data)
         value, why = matching.score(matching.prepared(row), new)
         if value >= matching.LIKELY:
             found.append({"id": row["id"], "score": value, "why": ["same_birth_date", *why]})
