@@ -44,7 +44,17 @@ def subjects_of(audit, request, result) -> list[dict]:
         if items:
             return [_ids(i.get("person_id"), i.get("id"), i.get("municipality")) for i in items]
         return [_ids(person_id=request.args.get("person_id"))]
-    if audit.subject == "consent":  # a consent record: its person's ids (the record's own id is no UUID)
+    if audit.subject == "persons":  # a search: one entry per person returned
+        items = [i for i in (data.get("items") or []) if isinstance(i, dict)]
+        if items:
+            return [_ids(i.get("id"), None, i.get("municipality")) for i in items]
+        return [_ids()]
+    if audit.subject == "household":  # one entry per member returned (or the one member added)
+        members = [m for m in (data.get("members") or [data]) if isinstance(m, dict) and m.get("person_id")]
+        if members:
+            return [_ids(m.get("person_id"), None, data.get("municipality")) for m in members]
+        return [_ids()]
+    if audit.subject in ("consent", "history", "export", "erasure"):  # its person's ids (a consent's or change's own id is no UUID)
         if data.get("person_id"):
             return [_ids(data.get("person_id"), None, data.get("municipality"))]
         return [_ids(person_id=path.get("person_id"))]

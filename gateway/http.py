@@ -57,7 +57,8 @@ class ServiceUnavailable(Exception):
 class Audit:
     action: str
     purpose: str
-    subject: str  # "person" | "case" | "cases" | "consent": which ids the entry records
+    subject: str  # "person" | "persons" | "history" | "case" | "cases" | "consent" | "export" | "erasure"
+    #              | "household" (one entry per member returned)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -105,3 +105,22 @@ def case_opened(case: dict) -> dict:
 def case_assigned(case: Case) -> dict:
     return {"case_id": case.id, "person_id": case.person_id, "municipality": case.municipality,
             "assigned_to": case.assigned_to, "team": case.team}
+
+
+# GDPR Art. 15 (export) and Art. 17 (erasure) -------------------------------------------------------------------
+
+def cases_of_person(session: Session, person_id: str, caller: Caller) -> list[Case]:
+    """Every case of the person in the caller's towns, for the export (whoever they are assigned to)."""
+    return list(session.scalars(select(Case).where(Case.person_id == str(person_id),
+                                                   Case.municipality.in_(sorted(caller.municipalities)))
+                                .order_by(Case.opened_at, Case.id)))
+
+
+def erase_cases_of(connection: Connection, person_id: str) -> int:
+    """Erasure: the person's cases are deleted (a case is about one person: nothing of it is kept). Returns
+    how many went."""
+    return connection.execute(delete(Case.__table__).where(Case.person_id == str(person_id))).rowcount
+
+
+def erasure_confirmed(erasure_id) -> dict:
+    return {"erasure_id": erasure_id, "service": "casework"}

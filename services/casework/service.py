@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from services.shared.auth import CallerProvider, Permission
 from services.shared.db import Database
+from services.shared.erasure import forget_person_in_platform_tables
 from services.shared.messaging import subscribe
 from services.shared.rpc import rpc
 from services.shared.schemas import load_or_raise, schema
@@ -42,6 +43,29 @@ class CaseworkService(ServiceBase):
             if payload["purpose"] != "case_management":
                 return None
             return domain.close_case_of(uow.connection, payload["person_id"])
+
+    @subscribe("intake", "person_erased")
+    def erase_person_data(self, envelope):
+        """Art. 17: delete the person's cases and every outbox row, idempotency key and dead-letter record naming
+        the person, then confirm with `erasure_confirmed` (erasure id only), all in one transaction. A
+        redelivery changes nothing (the processed-event mark holds only the event id)."""
+        with self.db.transaction() as uow:
+            if not uow.claim("casework.erase_person_data", envelope["event_id"]):
+                return None
+            payload = envelope["payload"]
+            erased = domain.erase_cases_of(uow.connection, payload["person_id"])
+            forget_person_in_platform_tables(uow.connection, metadata, str(payload["person_id"]))
+            uow.emit("erasure_confirmed", payload["municipality"], domain.erasure_confirmed(payload["erasure_id"]))
+            return erased
+
+    @rpc
+    def export_person(self, person_id):
+        """Art. 15: the person's cases in the caller's towns (permission `person:export`), for intake's export."""
+        caller = self.caller.require(Permission.PERSON_EXPORT)
+        query = load_or_raise(schema(CaseListQuerySchema), {"person_id": person_id}, "query")
+        with self.db.transaction() as uow:
+            return schema(CaseSchema).dump(domain.cases_of_person(uow.session, query["person_id"], caller),
+                                           many=True)
 
     @rpc
     def get_case(self, case_id):

@@ -1,17 +1,19 @@
 """Intake: registering newly arrived persons. Plain Python; knows nothing of nameko or HTTP."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.shared.auth import Caller, Role
 from services.shared.db import new_id
-from services.shared.errors import Forbidden, InvalidInput, LikelyDuplicate, NotFound
+from services.shared.errors import Forbidden, InvalidInput, LikelyDuplicate, NotFound, PreconditionFailed
+from services.shared.events import PERSON_NON_PERSONAL_FIELDS
+from services.shared.schemas import cursor_int, cursor_uuid, decode_typed_cursor, encode_cursor
 
 from . import matching
-from .models import Consent, Person
+from .models import Consent, Person, PersonChange
 
 # built once; plain INSERTs cost a fraction of an ORM flush (once the largest share of a registration's CPU)
 _INSERT_PERSON = insert(Person.__table__)
@@ -24,7 +26,8 @@ _SAME_BIRTH_DATE = select(Person.id, Person.given_name, Person.family_name, Pers
 MAX_CANDIDATES = 10
 # the town condition is part of the query: another town's person costs what a missing one does
 _PERSON_BY_ID = select(Person).where(Person.id == bindparam("person_id"),
-                                     Person.municipality.in_(bindparam("towns", expanding=True)))
+                                     Person.municipality.in_(bindparam("towns", expanding=True)),
+                                     Person.erased_at.is_(None))  # an erased person's tombstone: 404
 
 
 def register_person(connection: Connection, data: dict, caller: Caller, served: tuple[str, ...]) -> dict:
@@ -48,6 +51,7 @@ def register_person(connection: Connection, data: dict, caller: Caller, served: 
         birth_date=data["birth_date"], arrival_date=data["arrival_date"],
         residence_status=data["residence_status"], languages=list(data["languages"]),
         created_at=datetime.now(timezone.utc), created_by=caller.sub, version=1,
+        **_record_columns(data),
     )
     connection.execute(_INSERT_PERSON, person)
     consents = [dict(person_id=person["id"], purpose=c["purpose"], granted_at=c["granted_at"], withdrawn_at=None,
@@ -56,6 +60,21 @@ def register_person(connection: Connection, data: dict, caller: Caller, served: 
     if consents:
         connection.execute(_INSERT_CONSENT, consents)
     return {**person, "consents": consents}
+
+
+#: the optional fields of the record stored as they come (address is split into its columns)
+_RECORD_FIELDS = ("sex", "nationalities", "mother_tongues", "german_level", "municipality_arrival_date", "phone",
+                  "email", "preferred_channel", "interpreter_needed", "residence_valid_until")
+
+
+def _record_columns(data: dict) -> dict:
+    columns = {name: data.get(name) for name in _RECORD_FIELDS}
+    for name in ("nationalities", "mother_tongues"):
+        if columns[name] is not None:
+            columns[name] = list(dict.fromkeys(columns[name]))  # each once, in the order given
+    address = data.get("address") or {}
+    columns.update({f"address_{part}": address.get(part) for part in ("street", "postal_code", "city")})
+    return columns
 
 
 def likely_duplicates(connection: Connection, data: dict, caller: Caller) -> list[dict]:
@@ -104,7 +123,8 @@ def person_registered(person: dict) -> dict:
 # consents (GDPR Art. 6/7/9) ----------------------------------------------------------------------------------
 
 _PERSON_TOWN = select(Person.municipality).where(Person.id == bindparam("person_id"),
-                                                 Person.municipality.in_(bindparam("towns", expanding=True)))
+                                                 Person.municipality.in_(bindparam("towns", expanding=True)),
+                                                 Person.erased_at.is_(None))
 _CONSENT_COLUMNS = (Consent.id, Consent.person_id, Consent.purpose, Consent.granted_at, Consent.basis,
                     Consent.recorded_by, Consent.withdrawn_at, Consent.withdrawn_by)
 
@@ -161,3 +181,166 @@ def consent_withdrawn(consent: dict) -> dict:
     """Ids and pseudonymous facts only: consumers stop using the person's data for this purpose."""
     return {"person_id": consent["person_id"], "municipality": consent["municipality"],
             "purpose": consent["purpose"], "withdrawn_at": consent["withdrawn_at"]}
+
+
+# rectification (Art. 16 GDPR), its history, and search ------------------------------------------------------
+
+#: fields whose change `person_updated` names, with the new value; every other field is personal data
+NON_PERSONAL_FIELDS = PERSON_NON_PERSONAL_FIELDS
+#: derived columns, recomputed from a changed name (never written by a caller, no history rows of their own)
+_LATIN_OF = {"given_name": "given_name_latin", "family_name": "family_name_latin"}
+_UPDATABLE = frozenset(c.name for c in Person.__table__.columns) - {
+    "id", "created_at", "created_by", "version", "merged_into", "erased_at", *_LATIN_OF.values()}
+# a rectifiable person: of the caller's towns, neither erased nor merged away
+_LIVE_PERSON = select(Person).where(Person.id == bindparam("person_id"),
+                                    Person.municipality.in_(bindparam("towns", expanding=True)),
+                                    Person.erased_at.is_(None), Person.merged_into.is_(None))
+
+
+def _json_value(value):
+    """As the history's JSON column keeps it: dates in ISO 8601, lists copied."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def update_person(session: Session, person_id: str, changes: dict, caller: Caller, expected_version: int,
+                  served: tuple[str, ...]) -> tuple[Person, list[str]]:
+    """Rectify fields of a person's record (version checked: 412 when it changed meanwhile). Each changed field
+    leaves a `person_history` row in the same transaction; names get their Latin forms again. Returns the person
+    and the names of the changed fields (none: nothing written, the version stays)."""
+    if not changes:
+        raise InvalidInput("nothing to change", {"body": ["name at least one field to change"]})
+    unknown = sorted(set(changes) - _UPDATABLE)
+    if unknown:
+        raise InvalidInput("body is invalid", {name: ["this field cannot be changed here"] for name in unknown})
+    person = session.scalar(_LIVE_PERSON, {"person_id": str(person_id), "towns": sorted(caller.municipalities)})
+    if person is None:
+        raise person_not_found(person_id)
+    if person.version != expected_version:
+        raise PreconditionFailed(f"person {person_id} changed meanwhile (version {person.version})")
+    if "municipality" in changes and changes["municipality"] != person.municipality:
+        town = changes["municipality"]
+        if town not in served:
+            raise InvalidInput("municipality is not served by this instance",
+                               {"municipality": [f"this instance serves {', '.join(served)}"]})
+        if not caller.sees_municipality(town):
+            raise Forbidden("you may not move persons to this municipality")
+    birth = changes.get("birth_date", person.birth_date)
+    if changes.get("arrival_date", person.arrival_date) < birth:
+        field = "arrival_date" if "arrival_date" in changes else "birth_date"
+        raise InvalidInput("body is invalid", {field: ["arrival_date must not lie before birth_date"]})
+    changed = [name for name, value in changes.items() if _json_value(getattr(person, name)) != _json_value(value)]
+    if not changed:
+        return person, []
+    now, version = datetime.now(timezone.utc), person.version + 1
+    old = {name: _json_value(getattr(person, name)) for name in changed}
+    values = {name: changes[name] for name in changed}
+    for name, latin_column in _LATIN_OF.items():
+        if name in values:
+            values[latin_column] = matching.latin(values[name])
+    # the version decides between concurrent rectifications: only one of them finds it unchanged
+    done = session.execute(update(Person.__table__)
+                           .where(Person.id == person.id, Person.version == expected_version)
+                           .values(**values, version=version)).rowcount
+    if done != 1:
+        raise PreconditionFailed(f"person {person_id} changed meanwhile")
+    session.execute(insert(PersonChange.__table__), [
+        dict(person_id=person.id, version=version, changed_at=now, changed_by=caller.sub, field=name,
+             old_value=old[name], new_value=_json_value(values[name])) for name in changed])
+    session.refresh(person)
+    return person, changed
+
+
+def person_updated(person: Person, changed: list[str]) -> dict:
+    """Ids, the version and the non-personal fields that changed, with their new values: never names, birth
+    date, contact data or free text (which changed of those does not show either)."""
+    named = [name for name in NON_PERSONAL_FIELDS if name in changed]
+    payload = {"person_id": person.id, "municipality": person.municipality, "version": person.version,
+               "changed": named}
+    payload.update({name: getattr(person, name) for name in named if name != "municipality"})
+    return payload
+
+
+def person_history(connection: Connection, person_id: str, caller: Caller, *, limit: int = 20,
+                   cursor: str | None = None) -> dict:
+    """The changes of one person's record, oldest first, paged (town rule as for reading the person)."""
+    municipality = _town_of(connection, person_id, caller)
+    query = select(PersonChange.__table__).where(PersonChange.person_id == str(person_id))
+    if cursor:
+        (after,) = decode_typed_cursor(cursor, cursor_int)
+        query = query.where(PersonChange.id > after)
+    rows = [dict(r) for r in connection.execute(query.order_by(PersonChange.id).limit(limit + 1)).mappings()]
+    next_cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return {"person_id": str(person_id), "municipality": municipality, "items": rows[:limit],
+            "next_cursor": next_cursor}
+
+
+#: at most this many rows are scored in Python per search (the SQL prefilter's cap; see search_persons)
+SEARCH_CANDIDATES = 2000
+#: a name at least this alike (matching's similarity of the keys, 0..1) is a hit
+SEARCH_MIN_SCORE = 0.8
+
+
+def _word_starts(column, letter: str):
+    """The column's Latin form has a word beginning with `letter` (a literal: it is a-z or 0-9)."""
+    return or_(column.like(f"{letter}%"), column.like(f"% {letter}%"))
+
+
+def _query_score(words: list[matching.Name], whole: matching.Name, row) -> float:
+    """How well a query matches one person: each query word against its best name word (and the whole query
+    against each whole name), the weakest word counting most."""
+    names = [matching.Name("", row["given_name_latin"] or ""), matching.Name("", row["family_name_latin"] or "")]
+    parts = [matching.Name("", w) for n in names for w in n.latin.split()] + names
+    best = max(matching.similarity(whole, n) for n in names)
+    if len(words) > 1:
+        per_word = [max(matching.similarity(w, p) for p in parts) for w in words]
+        best = max(best, 0.6 * min(per_word) + 0.4 * max(per_word))
+    elif words:
+        best = max(best, max(matching.similarity(words[0], p) for p in parts))
+    return best
+
+
+def _cursor_score(value) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise InvalidInput("cursor is invalid", {"cursor": ["not a cursor this API issued"]})
+    return float(value)
+
+
+def search_persons(session: Session, caller: Caller, *, q: str | None = None, birth_date=None,
+                   municipality: str | None = None, limit: int = 20, cursor: str | None = None):
+    """Persons of the caller's towns (neither erased nor merged) whose name matches `q`, tolerant of
+    transliteration and typos, and/or born on `birth_date`; best first, then by id. Returns (persons, cursor).
+
+    `q` is transliterated (matching.latin) and compared with the stored Latin forms: SQL narrows to persons with
+    a name word starting with the first letter of a query word (at most SEARCH_CANDIDATES rows, by id), Python
+    scores them (matching.similarity on the spelling-variant keys) and keeps those reaching SEARCH_MIN_SCORE.
+    Limits: a typo in the first letter is not found; with more candidates than the cap, narrow by birth_date or
+    municipality."""
+    towns = sorted(caller.municipalities if municipality is None else caller.municipalities & {municipality})
+    query = select(Person.id, Person.given_name_latin, Person.family_name_latin).where(
+        Person.municipality.in_(towns), Person.erased_at.is_(None), Person.merged_into.is_(None))
+    if birth_date is not None:
+        query = query.where(Person.birth_date == birth_date)
+    latin_q = matching.latin(q) if q else ""
+    words = latin_q.split()[:5]
+    if q and not words:
+        return [], None  # nothing of a name left to compare (e.g. only punctuation)
+    if words:
+        query = query.where(or_(*(_word_starts(column, w[0]) for w in words
+                                  for column in (Person.given_name_latin, Person.family_name_latin))))
+    rows = session.execute(query.order_by(Person.id).limit(SEARCH_CANDIDATES)).mappings().all()
+    if words:
+        whole, prepared = matching.Name("", latin_q), [matching.Name("", w) for w in words]
+        ranked = [(round(_query_score(prepared, whole, row), 4), row["id"]) for row in rows]
+        ranked = [hit for hit in ranked if hit[0] >= SEARCH_MIN_SCORE]
+    else:
+        ranked = [(1.0, row["id"]) for row in rows]
+    ranked.sort(key=lambda hit: (-hit[0], hit[1]))
+    if cursor:
+        after_score, after_id = decode_typed_cursor(cursor, _cursor_score, cursor_uuid)
+        ranked = [hit for hit in ranked if hit[0] < after_score or (hit[0] == after_score and hit[1] > after_id)]
+    page = ranked[:limit]
+    next_cursor = encode_cursor(*page[-1]) if len(ranked) > limit else None
+    by_id = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_([i for _, i in page])))}
+    return [by_id[i] for _, i in page], next_cursor

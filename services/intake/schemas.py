@@ -5,13 +5,22 @@ from datetime import date, datetime, timezone
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from services.shared.events import CONSENT_PURPOSES, RESIDENCE_STATUSES, ags_field, language_code, utc_datetime
+from services.shared.countries import NATIONALITY_CODES
 from services.shared.schemas import CleanText
-from services.shared.schemas import CanonicalUUID
+from services.shared.schemas import CanonicalUUID, PageQuerySchema
 
 #: on what basis a consent was recorded (Art. 7(1): the controller must be able to demonstrate it)
 CONSENT_BASES = ("signed_form", "oral_with_interpreter", "oral", "electronic")
 #: the one consent a registration cannot do without
 REQUIRED_CONSENT = "case_management"
+
+#: the rest of the person record (all optional)
+SEXES = ("female", "male", "diverse", "unspecified")
+GERMAN_LEVELS = ("A0", "A1", "A2", "B1", "B2", "C1", "C2")  # CEFR; A0: no German yet
+CONTACT_CHANNELS = ("phone", "email", "post", "in_person", "messenger")
+HOUSEHOLD_RELATIONS = ("head", "spouse", "partner", "child", "parent", "sibling", "grandparent", "grandchild",
+                       "other")
+PHONE_RE = r"^\+[1-9][0-9 ]{5,25}$"  # E.164-ish: +, country code, digits; spaces allowed (7 to 15 digits)
 
 #: names: NFC, no control/format characters (NUL, ESC, bidi overrides, zero-width), not blank, at most 100
 name_field = dict(required=True, validate=validate.Length(min=1, max=100))
@@ -35,6 +44,33 @@ class ConsentSchema(Schema):
             raise ValidationError("must not lie in the future")
 
 
+class StrictBoolean(fields.Boolean):
+    """true or false only (not 1, 0 or "yes")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def _phone(value):
+    digits = sum(c.isdigit() for c in value)
+    if not 7 <= digits <= 15:
+        raise ValidationError("must have 7 to 15 digits (E.164)")
+
+
+class AddressSchema(Schema):
+    """A German postal address."""
+
+    class Meta:
+        unknown = RAISE
+
+    street = CleanText(required=True, validate=validate.Length(min=1, max=200),
+                       metadata={"description": "street and house number"})
+    postal_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{5}$", error="must be 5 digits"))
+    city = CleanText(required=True, validate=validate.Length(min=1, max=100))
+
+
 class RegisterPersonSchema(Schema):
     """What a municipal frontend sends to register a newly arrived person."""
 
@@ -54,6 +90,40 @@ class RegisterPersonSchema(Schema):
     confirmed_new = fields.Boolean(load_default=False, truthy={True}, falsy={False}, metadata={
         "description": "send true after a 409 whose candidates are not this person: registers a new person "
                        "although likely duplicates exist"})
+    # the rest of the record, all optional; personal data: never in events
+    sex = fields.String(validate=validate.OneOf(SEXES))
+    nationalities = fields.List(
+        fields.String(validate=validate.OneOf(sorted(NATIONALITY_CODES),
+                                              error="must be an ISO 3166-1 alpha-2 code (upper case)")),
+        validate=validate.Length(max=5), metadata={"description": "ISO 3166-1 alpha-2 codes, e.g. UA, SY"})
+    mother_tongues = fields.List(language_code, validate=validate.Length(max=5),
+                                 metadata={"description": "ISO 639-1 codes"})
+    german_level = fields.String(validate=validate.OneOf(GERMAN_LEVELS), metadata={"description": "CEFR level"})
+    municipality_arrival_date = fields.Date(metadata={"description": "arrival in the municipality"})
+    address = fields.Nested(AddressSchema)
+    phone = fields.String(validate=[validate.Regexp(PHONE_RE, error="must be + and digits (E.164), spaces "
+                                                                    "allowed"), _phone],
+                          metadata={"description": "E.164, e.g. +49 2351 123456"})
+    email = fields.Email(validate=validate.Length(max=254))
+    preferred_channel = fields.String(validate=validate.OneOf(CONTACT_CHANNELS))
+    interpreter_needed = StrictBoolean()
+    residence_valid_until = fields.Date(metadata={"description": "until when the residence title is valid"})
+
+    @validates("municipality_arrival_date")
+    def _municipality_arrival_date(self, value, **_):
+        if value > date.today():
+            raise ValidationError("must not lie in the future")
+
+    @validates("residence_valid_until")
+    def _residence_valid_until(self, value, **_):
+        if not date(1900, 1, 1) <= value <= date(2199, 12, 31):
+            raise ValidationError("must lie between 1900-01-01 and 2199-12-31")
+
+    @validates_schema
+    def _municipality_arrival_after_arrival(self, data, **_):
+        if (data.get("municipality_arrival_date") and data.get("arrival_date")
+                and data["municipality_arrival_date"] < data["arrival_date"]):
+            raise ValidationError("must not lie before arrival_date", field_name="municipality_arrival_date")
 
     @validates("consents")
     def _case_management_consent(self, value, **_):
@@ -88,6 +158,25 @@ class PersonSchema(Schema):
     consents = fields.List(fields.Nested(ConsentSchema))
     created_at = utc_datetime()
     version = fields.Integer()
+    sex = fields.String(allow_none=True)
+    nationalities = fields.List(fields.String(), allow_none=True)
+    mother_tongues = fields.List(fields.String(), allow_none=True)
+    german_level = fields.String(allow_none=True)
+    municipality_arrival_date = fields.Date(allow_none=True)
+    address = fields.Function(lambda person: _address_of(person), allow_none=True,
+                              metadata={"description": "{street, postal_code, city} or null"})
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    preferred_channel = fields.String(allow_none=True)
+    interpreter_needed = fields.Boolean(allow_none=True)
+    residence_valid_until = fields.Date(allow_none=True)
+
+
+def _address_of(person) -> dict | None:
+    """The address columns (address_street, ...) of a Person or a stored person dict, as one object."""
+    get = person.get if isinstance(person, dict) else lambda name: getattr(person, name, None)
+    parts = {part: get(f"address_{part}") for part in ("street", "postal_code", "city")}
+    return parts if any(v is not None for v in parts.values()) else None
 
 
 class PersonIdSchema(Schema):
@@ -109,3 +198,102 @@ class ConsentRecordSchema(Schema):
     recorded_by = fields.String(allow_none=True)
     withdrawn_at = utc_datetime(allow_none=True)
     withdrawn_by = fields.String(allow_none=True)
+
+
+# rectification, history, search --------------------------------------------------------------------------
+
+class UpdatePersonSchema(RegisterPersonSchema):
+    """A rectification (Art. 16 GDPR): any field of the registration but the consents, each optional (partial),
+    with the registration's validation; unknown fields are refused. Consents have their own routes."""
+
+    class Meta:
+        unknown = RAISE
+        exclude = ("consents", "confirmed_new")
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("partial", True)
+        super().__init__(**kwargs)
+
+
+class PersonChangeSchema(Schema):
+    """One changed field: who (token sub), when, old -> new, and the person's version after the change."""
+
+    id = fields.Integer()
+    version = fields.Integer()
+    changed_at = utc_datetime()
+    changed_by = fields.String()
+    field = fields.String()
+    old_value = fields.Raw(allow_none=True)
+    new_value = fields.Raw(allow_none=True)
+
+
+class PersonHistoryPageSchema(Schema):
+    person_id = fields.String()
+    municipality = fields.String()
+    items = fields.List(fields.Nested(PersonChangeSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PersonSearchQuerySchema(PageQuerySchema):
+    class Meta:
+        unknown = RAISE
+
+    q = CleanText(load_default=None, validate=validate.Length(min=2, max=100),
+                  metadata={"description": "a name or part of one, in any script; tolerant of transliteration "
+                                           "and typos"})
+    birth_date = fields.Date(load_default=None)
+    municipality = ags_field(load_default=None)
+
+    @validates_schema
+    def _something_to_search_for(self, data, **_):
+        if not data.get("q") and not data.get("birth_date"):
+            raise ValidationError("search by q (a name) or birth_date", field_name="q")
+
+
+class PersonSearchPageSchema(Schema):
+    items = fields.List(fields.Nested(PersonSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+# households -----------------------------------------------------------------------------------------------
+
+class HouseholdMemberSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    person_id = CanonicalUUID(required=True)
+    relation = fields.String(required=True, validate=validate.OneOf(HOUSEHOLD_RELATIONS),
+                             metadata={"description": "to the household's head: " + ", ".join(HOUSEHOLD_RELATIONS)})
+    added_at = utc_datetime(dump_only=True)
+
+
+class CreateHouseholdSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    members = fields.List(fields.Nested(HouseholdMemberSchema), required=True,
+                          validate=validate.Length(min=1, max=30),
+                          metadata={"description": "persons of one municipality, none in another household"})
+
+
+class HouseholdSchema(Schema):
+    """A household: its members' ids and relations only (their records are read through GET /v1/persons/{id})."""
+
+    id = fields.String()
+    municipality = fields.String()
+    created_at = utc_datetime()
+    members = fields.List(fields.Nested(HouseholdMemberSchema))
+
+
+class HouseholdMembershipSchema(Schema):
+    """One member added to a household."""
+
+    household_id = fields.String()
+    municipality = fields.String()
+    person_id = fields.String()
+    relation = fields.String()
+    added_at = utc_datetime()
+
+
+class HouseholdIdSchema(Schema):
+    household_id = CanonicalUUID(required=True)

@@ -7,14 +7,18 @@ from services.shared.auth import CallerProvider, Permission
 from services.shared.db import Database
 from services.shared.dependencies import SettingsProvider
 from services.shared.errors import Unavailable
+from services.shared.messaging import subscribe
 from services.shared.rpc import RpcProxy, rpc
-from services.shared.schemas import load_or_raise, schema
+from services.shared.schemas import PageQuerySchema, load_or_raise, schema
 from services.shared.service import ServiceBase
 
-from . import domain
+from . import domain, erasure, households
 from .models import metadata
-from .schemas import (ConsentPathSchema, ConsentRecordSchema, ConsentSchema, PersonIdSchema, PersonSchema,
-                      RegisterPersonSchema)
+from .schemas import (ConsentPathSchema, ConsentRecordSchema, ConsentSchema, PersonHistoryPageSchema, PersonIdSchema,
+                      PersonSchema, PersonSearchPageSchema, PersonSearchQuerySchema, RegisterPersonSchema,
+                      UpdatePersonSchema)
+from .schemas import (CreateHouseholdSchema, HouseholdIdSchema, HouseholdMemberSchema, HouseholdMembershipSchema,
+                      HouseholdSchema)
 
 
 class IntakeService(ServiceBase):
@@ -49,6 +53,39 @@ class IntakeService(ServiceBase):
             return schema(PersonSchema).dump(domain.get_person(uow.session, query["person_id"], caller))
 
     @rpc
+    def update_person(self, person_id, expected_version, data):
+        """Rectify fields of a person's record (Art. 16 GDPR): version checked, each changed field in
+        `person_history`, announced as `person_updated` (non-personal fields only), all in one transaction."""
+        caller = self.caller.require(Permission.PERSON_UPDATE)
+        query = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
+        payload = load_or_raise(schema(UpdatePersonSchema), data)
+        with self.db.transaction() as uow:
+            person, changed = domain.update_person(uow.session, query["person_id"], payload, caller,
+                                                   int(expected_version), self.settings.municipalities)
+            if changed:
+                uow.emit("person_updated", person.municipality, domain.person_updated(person, changed))
+            return schema(PersonSchema).dump(person)
+
+    @rpc
+    def person_history(self, person_id, query):
+        caller = self.caller.require(Permission.PERSON_HISTORY)
+        path = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
+        page = load_or_raise(schema(PageQuerySchema), query, "query")
+        with self.db.transaction() as uow:
+            return schema(PersonHistoryPageSchema).dump(
+                domain.person_history(uow.connection, path["person_id"], caller, **page))
+
+    @rpc
+    def search_persons(self, query):
+        """Persons of the caller's towns by name (tolerant of transliteration and typos) and/or birth date.
+        Case managers have no `person:search` (need to know): they find persons through their cases."""
+        caller = self.caller.require(Permission.PERSON_SEARCH)
+        params = load_or_raise(schema(PersonSearchQuerySchema), query, "query")
+        with self.db.transaction() as uow:
+            persons, next_cursor = domain.search_persons(uow.session, caller, **params)
+            return schema(PersonSearchPageSchema).dump({"items": persons, "next_cursor": next_cursor})
+
+    @rpc
     def grant_consent(self, person_id, data):
         """Record a granted (or granted again) purpose; announced as `consent_granted`."""
         caller = self.caller.require(Permission.CONSENT_WRITE)
@@ -79,6 +116,95 @@ class IntakeService(ServiceBase):
             uow.remember(str(consent["id"]))
             uow.emit("consent_withdrawn", consent["municipality"], domain.consent_withdrawn(consent))
             return schema(ConsentRecordSchema).dump(consent)
+
+    # households ------------------------------------------------------------------------------------------
+
+    @rpc
+    def create_household(self, data):
+        caller = self.caller.require(Permission.HOUSEHOLD_WRITE)
+        payload = load_or_raise(schema(CreateHouseholdSchema), data)
+        with self.db.transaction() as uow:
+            earlier = uow.idempotent("create_household", caller.sub, data)
+            if earlier is not None:
+                return schema(HouseholdSchema).dump(households.get_household(uow.connection, earlier, caller))
+            household = households.create_household(uow.connection, payload, caller)
+            uow.remember(household["id"])
+            return schema(HouseholdSchema).dump(household)
+
+    @rpc
+    def add_household_member(self, household_id, data):
+        caller = self.caller.require(Permission.HOUSEHOLD_WRITE)
+        query = load_or_raise(schema(HouseholdIdSchema), {"household_id": household_id}, "path")
+        payload = load_or_raise(schema(HouseholdMemberSchema), data)
+        with self.db.transaction() as uow:
+            earlier = uow.idempotent("add_household_member", caller.sub, {"household_id": household_id, **data})
+            if earlier is not None:
+                return schema(HouseholdMembershipSchema).dump(
+                    households.membership(uow.connection, query["household_id"], earlier, caller))
+            member = households.add_member(uow.connection, query["household_id"], payload, caller)
+            uow.remember(member["person_id"])
+            return schema(HouseholdMembershipSchema).dump(member)
+
+    @rpc
+    def get_household(self, household_id):
+        """Town rule; a case manager besides needs a case of some member they may read (need to know), else
+        404 like a missing household."""
+        caller = self.caller.require(Permission.HOUSEHOLD_READ)
+        query = load_or_raise(schema(HouseholdIdSchema), {"household_id": household_id}, "path")
+        with self.db.transaction() as uow:
+            household = households.get_household(uow.connection, query["household_id"], caller)
+        if domain.needs_a_visible_case(caller) and not any(self._sees_a_case_of(m["person_id"])
+                                                           for m in household["members"]):
+            raise households.household_not_found(query["household_id"])
+        return schema(HouseholdSchema).dump(household)
+
+    # GDPR Art. 15 (export) and Art. 17 (erasure) ----------------------------------------------------------
+
+    @rpc
+    def export_person(self, person_id):
+        """Everything every service holds on the person: intake's own data, and casework's cases of the person
+        (asked with the caller's token; 503 if casework does not answer)."""
+        caller = self.caller.require(Permission.PERSON_EXPORT)
+        query = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
+        with self.db.transaction() as uow:
+            export = erasure.export_person(uow.connection, query["person_id"], caller)
+        export["cases"] = self._ask_casework(lambda: self.casework.export_person(export["person_id"]))
+        return schema(erasure.PersonExportSchema).dump(export)
+
+    @rpc
+    def erase_person(self, person_id):
+        """Erase the person's personal data now and announce `person_erased`, in one transaction; the other
+        services confirm with `erasure_confirmed`."""
+        caller = self.caller.require(Permission.PERSON_ERASE)
+        query = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
+        with self.db.transaction() as uow:
+            request = erasure.erase_person(uow.connection, query["person_id"], caller)
+            uow.emit("person_erased", request["municipality"], erasure.person_erased(request))
+            return schema(erasure.ErasureSchema).dump(request)
+
+    @rpc
+    def get_erasure(self, erasure_id):
+        caller = self.caller.require(Permission.PERSON_ERASE)
+        query = load_or_raise(schema(erasure.ErasureIdSchema), {"erasure_id": erasure_id}, "path")
+        with self.db.transaction() as uow:
+            return schema(erasure.ErasureSchema).dump(erasure.get_erasure(uow.connection, query["erasure_id"],
+                                                                          caller))
+
+    @subscribe("casework", "erasure_confirmed")
+    def record_erasure_confirmation(self, envelope):
+        with self.db.transaction() as uow:
+            if not uow.claim("intake.record_erasure_confirmation", envelope["event_id"]):
+                return None
+            payload = envelope["payload"]
+            done = erasure.confirm_erasure(uow.connection, str(payload["erasure_id"]), payload["service"])
+            return done and done["status"]
+
+    def _ask_casework(self, call):
+        try:
+            with eventlet.Timeout(self.settings.rpc_timeout * 0.8):
+                return call()
+        except eventlet.Timeout:
+            raise Unavailable("casework did not answer in time; try again") from None
 
     def _sees_a_case_of(self, person_id) -> bool:
         """Asks casework with the caller's token (it travels in the worker context): the case rule lives there."""

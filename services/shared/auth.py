@@ -52,6 +52,13 @@ class Permission(str, Enum):
     ANALYTICS_READ = "analytics:read"
     REFERRAL_READ_OWN = "referral:read-own"
     CONSENT_WRITE = "consent:write"
+    PERSON_UPDATE = "person:update"
+    PERSON_HISTORY = "person:history"
+    PERSON_SEARCH = "person:search"
+    PERSON_EXPORT = "person:export"
+    PERSON_ERASE = "person:erase"
+    HOUSEHOLD_READ = "household:read"
+    HOUSEHOLD_WRITE = "household:write"
 
 
 R, P = Role, Permission
@@ -72,15 +79,35 @@ R, P = Role, Permission
 #: case work has the withdrawal recorded at once by the team (Art. 7(3): withdrawing must be as easy as giving);
 #: case managers pass a consent or withdrawal on to intake or their team lead, who record it.
 #:
+#: Rectification (`person:update`, Art. 16 GDPR: PATCH a person's record with If-Match) belongs to intake officers
+#: and team leads, for persons of their own towns; every changed field leaves a `person_history` row. The history
+#: (`person:history`: who changed which field when, old -> new) is read by the data protection officer and team
+#: leads of the person's town. Search (`person:search`: by name, tolerant of transliteration and typos, and birth
+#: date) belongs to intake officers and team leads only: a case manager finds persons through their cases (the
+#: need-to-know rule cannot narrow a list of persons cheaply), so case managers are refused with 403.
+#:
+#: Export (`person:export`, Art. 15 GDPR: everything every service holds on a person) and erasure (`person:erase`,
+#: Art. 17: erase a person everywhere, read the erasure's status) belong to the data protection officer and team
+#: leads, for persons of their own towns (another town's person or erasure answers 404 like a missing one).
+#:
+#: Households (`household:write`: create one, add a member; `household:read`: its members' ids and relations) are
+#: written by intake officers and team leads and read by them and by case managers, each for households of their
+#: own towns (another town's household answers 404 like a missing one; another town's person as a member is
+#: refused 422 like a missing one). A case manager reads a household only if they may read a case of one of its
+#: members (need to know, as for persons).
+#:
 #: See docs/security.md, "Tokens and person records".
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    R.INTAKE_OFFICER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.CONSENT_WRITE}),
-    R.CASE_MANAGER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ}),
-    R.TEAM_LEAD: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.CASE_ASSIGN, P.CONSENT_WRITE}),
+    R.INTAKE_OFFICER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.CONSENT_WRITE, P.PERSON_UPDATE,
+                                 P.PERSON_SEARCH, P.HOUSEHOLD_READ, P.HOUSEHOLD_WRITE}),
+    R.CASE_MANAGER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.HOUSEHOLD_READ}),
+    R.TEAM_LEAD: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.CASE_ASSIGN, P.CONSENT_WRITE,
+                            P.PERSON_UPDATE, P.PERSON_HISTORY, P.PERSON_SEARCH, P.PERSON_EXPORT, P.PERSON_ERASE,
+                            P.HOUSEHOLD_READ, P.HOUSEHOLD_WRITE}),
     R.DISTRICT_ADMIN: frozenset({P.PERSON_READ, P.CASE_READ, P.CASE_ASSIGN, P.AUDIT_READ}),
     R.ANALYST: frozenset({P.ANALYTICS_READ}),
     R.PARTNER: frozenset({P.REFERRAL_READ_OWN}),
-    R.DATA_PROTECTION_OFFICER: frozenset({P.AUDIT_READ}),
+    R.DATA_PROTECTION_OFFICER: frozenset({P.AUDIT_READ, P.PERSON_HISTORY, P.PERSON_EXPORT, P.PERSON_ERASE}),
 }
 del R, P
 

@@ -66,6 +66,14 @@ class PreconditionFailed(KimError):
 
 
 @deserialize_to_instance
+class Conflict(KimError):
+    """The request contradicts the current state (e.g. a person already in another household)."""
+
+    status = 409
+    title = "Conflict"
+
+
+@deserialize_to_instance
 class Unavailable(KimError):
     """Something the service needs (its database, another service) is away for a moment: the caller may
     retry."""

@@ -96,14 +96,54 @@ class ConsentWithdrawnV1(PayloadSchema):
     withdrawn_at = utc_datetime(required=True)
 
 
+#: the fields of a person's record that are no personal data in an event's sense: `person_updated` names these
+#: (and only these) when they change, with their new values
+PERSON_NON_PERSONAL_FIELDS = ("residence_status", "languages", "arrival_date", "municipality")
+
+
+class PersonUpdatedV1(PayloadSchema):
+    """A person's record was rectified. Names which non-personal fields changed, with their new values; a change
+    of a personal field (names, birth date, contact data, ...) shows only as the new version."""
+
+    person_id = fields.UUID(required=True)
+    municipality = ags_field(required=True)
+    version = fields.Integer(required=True, strict=True, validate=validate.Range(min=2))
+    changed = fields.List(fields.String(validate=validate.OneOf(PERSON_NON_PERSONAL_FIELDS)), required=True)
+    residence_status = fields.String(validate=validate.OneOf(RESIDENCE_STATUSES))
+    languages = fields.List(language_code)
+    arrival_date = fields.Date()
+
+
+#: the services that hold data of a person and confirm its erasure (`erasure_confirmed`)
+ERASING_SERVICES = ("casework",)
+
+
+class PersonErasedV1(PayloadSchema):
+    """A person was erased in intake (Art. 17 GDPR): every other service erases what it holds and confirms."""
+
+    person_id = fields.UUID(required=True)
+    municipality = ags_field(required=True)
+    erasure_id = fields.UUID(required=True)
+
+
+class ErasureConfirmedV1(PayloadSchema):
+    """A service erased what it held of the person of an erasure. No person id: the erasure id suffices."""
+
+    erasure_id = fields.UUID(required=True)
+    service = fields.String(required=True, validate=validate.OneOf(ERASING_SERVICES))
+
+
 #: (producer, event_type, schema_version) -> payload schema. The producer is the nameko service whose
 #: `<producer>.events` exchange carries the event.
 CATALOGUE: dict[tuple[str, str, int], type[PayloadSchema]] = {
     ("intake", "person_registered", 1): PersonRegisteredV1,
     ("intake", "consent_granted", 1): ConsentGrantedV1,
     ("intake", "consent_withdrawn", 1): ConsentWithdrawnV1,
+    ("intake", "person_updated", 1): PersonUpdatedV1,
+    ("intake", "person_erased", 1): PersonErasedV1,
     ("casework", "case_opened", 1): CaseOpenedV1,
     ("casework", "case_assigned", 1): CaseAssignedV1,
+    ("casework", "erasure_confirmed", 1): ErasureConfirmedV1,
 }
 
 

@@ -23,7 +23,9 @@ def entries(stack):
 
 def test_personal_data_routes_are_audited():
     assert {r.name for r in AUDITED} >= {"create_person", "get_person", "list_cases", "get_case", "assign_case",
-                                         "grant_consent", "withdraw_consent"}
+                                         "grant_consent", "withdraw_consent", "update_person", "person_history",
+                                         "search_persons", "create_household", "add_household_member",
+                                         "get_household"}
 
 
 @pytest.fixture
@@ -45,23 +47,53 @@ def test_each_call_leaves_exactly_one_entry(world, http, route):
     headers = {**lead, "X-Request-ID": f"audit-{route.name}"}
     if route.name == "grant_consent":
         response = http.post(stack.url(path), json=CONSENT, headers=headers)
+    elif route.name == "create_household":  # the world's person as its one member: one entry, under its id
+        response = http.post(stack.url(path), json={"members": [{"person_id": person["id"], "relation": "head"}]},
+                             headers=headers)
+    elif "<household_id>" in path:  # a household of another person; the world's person added to it, or read
+        other = http.post(stack.url("/v1/persons"), json=person_body(confirmed_new=True, given_name="Petro"),
+                          headers=lead).json()["id"]
+        first = person["id"] if route.name == "get_household" else other
+        household = http.post(stack.url("/v1/households"), json={"members": [{"person_id": first,
+                                                                              "relation": "head"}]},
+                              headers=lead).json()
+        path = path.replace("<household_id>", household["id"])
+        before = entries(stack)
+        if route.method == "POST":
+            response = http.post(stack.url(path), json={"person_id": person["id"], "relation": "spouse"},
+                                 headers=headers)
+        else:
+            response = http.get(stack.url(path), headers=headers)
     elif route.method == "POST":  # the world's person again: confirmed as a new one past the duplicate check
         response = http.post(stack.url(path), json=person_body(confirmed_new=True), headers=headers)
     elif route.method == "PATCH":
         etag = http.get(stack.url(path), headers=lead).headers["ETag"]
         before = entries(stack)
-        response = http.patch(stack.url(path), json={"assigned_to": "cm-7", "team": None},
-                              headers={**headers, "If-Match": etag})
+        body = {"languages": ["uk"]} if route.name == "update_person" else {"assigned_to": "cm-7", "team": None}
+        response = http.patch(stack.url(path), json=body, headers={**headers, "If-Match": etag})
+    elif route.name in ("erase_person", "get_erasure"):  # a person of its own, erased
+        person = http.post(stack.url("/v1/persons"), json=person_body(confirmed_new=True), headers=lead).json()
+        if route.name == "get_erasure":
+            path = http.delete(stack.url(f"/v1/persons/{person['id']}"), headers=lead).headers["Location"]
+            before = entries(stack)
+            response = http.get(stack.url(path), headers=headers)
+        else:
+            before = entries(stack)
+            response = http.delete(stack.url(f"/v1/persons/{person['id']}"), headers=headers)
+    elif route.name == "search_persons":  # finds the world's person: one entry, under its id
+        response = http.get(stack.url(path), params={"q": "Testperson"}, headers=headers)
     else:
         response = http.get(stack.url(path), params={"person_id": person["id"]} if "<" not in route.path else None,
                             headers=headers)
-    assert response.status_code in (200, 201), response.text
+    assert response.status_code in (200, 201, 202), response.text
     new = entries(stack)[len(before):]
     assert len(new) == 1
     entry = new[0]
     assert entry["action"] == route.audit.action and entry["actor"] == "lead-1" and entry["role"] == "team_lead"
     assert entry["request_id"] == f"audit-{route.name}" and entry["status"] == response.status_code
-    assert entry["municipality"] == LUEDENSCHEID and entry["purpose"] == "case_management"
+    gdpr = route.name in ("export_person", "erase_person", "get_erasure")  # the data subject's rights
+    assert entry["municipality"] == LUEDENSCHEID
+    assert entry["purpose"] == ("data_protection" if gdpr else "case_management")
     expected_person = response.json()["id"] if route.name == "create_person" else person["id"]
     assert entry["person_id"] == expected_person
     # ids only: nothing of the person's data is in the log

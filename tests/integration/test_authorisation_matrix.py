@@ -14,8 +14,11 @@ pytestmark = pytest.mark.integration
 
 OWN, OTHER = LUEDENSCHEID, MEINERZHAGEN
 BAD_TOKENS = ("none", "expired", "forged", "alg_none", "wrong_audience")
-OBJECT_ROUTES = {"get_person", "get_case", "assign_case", "grant_consent", "withdraw_consent"}  # another town's: 404
-SUCCESS = {"create_person": 201, "grant_consent": 201}
+OBJECT_ROUTES = {"get_person", "get_case", "assign_case", "grant_consent", "withdraw_consent",  # another town's: 404
+                 "update_person", "person_history", "export_person", "erase_person", "get_erasure",
+                 "add_household_member", "get_household"}
+SUCCESS = {"create_person": 201, "grant_consent": 201, "erase_person": 202, "create_household": 201,
+           "add_household_member": 201}
 CONSENT = {"purpose": "statistics", "granted_at": "2026-10-06T10:00:00Z", "basis": "signed_form"}
 
 
@@ -40,6 +43,8 @@ def expected_status(route, role, town):
         return 404
     if town == OTHER and route.name == "create_person":
         return 403  # may not register for a town outside the token
+    if town == OTHER and route.name == "create_household":
+        return 422  # the member is a person of another town: refused like a missing one
     return SUCCESS.get(route.name, 200)
 
 
@@ -53,8 +58,37 @@ def world(start_stack, sqlite_urls, http, auth):
     return stack, person, case
 
 
+_HOUSEHOLDS = {}  # the world person's household, created once per world (keyed by the person's id)
+
+
+def _fresh_person(http, stack):
+    response = http.post(stack.url("/v1/persons"), json=person_body(municipality=OWN, confirmed_new=True),
+                         headers=_lead_headers())
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def _household(http, stack, person_id):
+    response = http.post(stack.url("/v1/households"), json={"members": [{"person_id": person_id,
+                                                                          "relation": "head"}]},
+                         headers=_lead_headers())
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
 def call(http, stack, route, headers, person, case):
     path = route.path.replace("<person_id>", person["id"]).replace("<case_id>", case["id"])
+    if route.name == "create_household":  # a fresh person each time: one household per person
+        return http.post(stack.url(path), json={"members": [{"person_id": _fresh_person(http, stack),
+                                                             "relation": "head"}]}, headers=headers)
+    if route.name == "add_household_member":
+        path = path.replace("<household_id>", _household(http, stack, _fresh_person(http, stack)))
+        return http.post(stack.url(path), json={"person_id": _fresh_person(http, stack), "relation": "child"},
+                         headers=headers)
+    if route.name == "get_household":  # the world person's: a case manager of the town sees its case
+        if person["id"] not in _HOUSEHOLDS:
+            _HOUSEHOLDS[person["id"]] = _household(http, stack, person["id"])
+        path = path.replace("<household_id>", _HOUSEHOLDS[person["id"]])
     path = path.replace("<asset>", "swagger-ui.css").replace("<purpose>", "statistics")
     if route.name == "grant_consent":
         return http.post(stack.url(path), json=CONSENT, headers=headers)
@@ -65,6 +99,20 @@ def call(http, stack, route, headers, person, case):
         return http.post(stack.url(path), headers=headers)
     if route.name == "create_person":  # the same person for every role: past the duplicate check
         return http.post(stack.url(path), json=person_body(municipality=OWN, confirmed_new=True), headers=headers)
+    if route.name == "update_person":  # the current version, read by a team lead of the town
+        version = http.get(stack.url(path), headers=_lead_headers()).headers["ETag"]
+        return http.patch(stack.url(path), json={"languages": ["uk"]}, headers={**headers, "If-Match": version})
+    if route.name in ("erase_person", "get_erasure"):  # a person of its own per call, erased by a team lead
+        fresh = http.post(stack.url("/v1/persons"), json=person_body(municipality=OWN, confirmed_new=True),
+                          headers=_lead_headers())
+        assert fresh.status_code == 201, fresh.text
+        if route.name == "erase_person":
+            return http.delete(stack.url(route.path.replace("<person_id>", fresh.json()["id"])), headers=headers)
+        erased = http.delete(stack.url(f"/v1/persons/{fresh.json()['id']}"), headers=_lead_headers())
+        assert erased.status_code == 202, erased.text
+        return http.get(stack.url(erased.headers["Location"]), headers=headers)
+    if route.name == "search_persons":
+        return http.get(stack.url(path), params={"q": person["family_name"]}, headers=headers)
     if route.name == "assign_case":
         version = http.get(stack.url(path), headers=_lead_headers()).headers["ETag"]
         return http.patch(stack.url(path), json={"assigned_to": None, "team": None},

@@ -1,10 +1,12 @@
 """Adversarial tests of the gateway, against the whole system on the real broker (in-process `stack`): each
 reproduces a finding of the security review and checks that it stays fixed. docs/security.md maps them to ASVS."""
+import gc
 import json
 import logging
 import random
 import re
 import socket
+import statistics
 import string
 import time
 import uuid
@@ -141,14 +143,16 @@ def test_deep_json_floods_leave_health_and_reads_fast(world, http, auth):
             return status, time.perf_counter() - started
 
     timed("/health")  # warm up
+    gc.collect()  # the garbage of earlier tests in this process is not what is measured here
     flooding = [pool.spawn(flood, i) for i in range(20)]
     eventlet.sleep(0)
     health = pool.spawn(timed, "/health")
-    read = pool.spawn(timed, f"/v1/persons/{person['id']}")
+    reads = [pool.spawn(timed, f"/v1/persons/{person['id']}") for _ in range(3)]
     assert [g.wait() for g in flooding] == [422] * 20
-    (h_status, h_seconds), (r_status, r_seconds) = health.wait(), read.wait()
+    (h_status, h_seconds), answers = health.wait(), [r.wait() for r in reads]
     assert h_status == 200 and h_seconds < 0.05, h_seconds
-    assert r_status == 200 and r_seconds < 0.2, r_seconds
+    assert [status for status, _ in answers] == [200] * 3
+    assert statistics.median(seconds for _, seconds in answers) < 0.2, answers
 
 
 def test_health_needs_no_worker_slot(start_stack, sqlite_urls, http, auth, monkeypatch):
