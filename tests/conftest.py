@@ -2,6 +2,7 @@ import eventlet
 
 eventlet.monkey_patch()  # first of all: nameko's pytest plugin no longer does it
 
+import json  # noqa: E402
 import os  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -155,6 +156,20 @@ class Stack:
 
     def url(self, path):
         return self.base_url + path
+
+    def rows(self, service, sql) -> list[dict]:
+        engine = create_engine(self.urls[service])
+        try:
+            with engine.connect() as conn:
+                return [dict(r._mapping) for r in conn.execute(text(sql))]
+        finally:
+            engine.dispose()
+
+    def events(self, event_type, service="intake") -> list[dict]:
+        """The envelopes of `event_type` in a service's outbox, oldest first."""
+        bodies = [r["body"] for r in self.rows(service, f"SELECT body FROM outbox WHERE routing_key = "
+                                                        f"'{event_type}' ORDER BY id")]
+        return [json.loads(b) if isinstance(b, str) else b for b in bodies]
 
     def count(self, service, table, where="1=1"):
         engine = create_engine(self.urls[service])

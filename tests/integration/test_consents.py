@@ -5,7 +5,6 @@ import json
 import pytest
 from kombu import Connection, Queue
 from nameko.events import get_event_exchange
-from sqlalchemy import create_engine, text
 
 from services.shared.events import load_envelope
 from tests.conftest import LUEDENSCHEID, MEINERZHAGEN, person_body, poll
@@ -13,21 +12,6 @@ from tests.conftest import LUEDENSCHEID, MEINERZHAGEN, person_body, poll
 pytestmark = pytest.mark.integration
 
 GRANT = {"purpose": "referral_sharing", "granted_at": "2026-10-06T10:00:00Z", "basis": "oral_with_interpreter"}
-
-
-def rows(stack, service, sql):
-    engine = create_engine(stack.urls[service])
-    try:
-        with engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
-def outbox_events(stack, event_type):
-    bodies = [r["body"] for r in rows(stack, "intake", f"SELECT body FROM outbox WHERE routing_key = "
-                                                       f"'{event_type}' ORDER BY id")]
-    return [json.loads(b) if isinstance(b, str) else b for b in bodies]
 
 
 @pytest.fixture
@@ -51,7 +35,7 @@ def test_grant_and_withdraw_are_recorded_announced_and_audited(world, http, auth
                               "withdrawn_at": None, "withdrawn_by": None}
     again = http.post(base, json=GRANT, headers={**lead, "Idempotency-Key": "grant-1"})
     assert again.status_code == 201 and again.json() == granted.json()
-    (event,) = outbox_events(stack, "consent_granted")
+    (event,) = stack.events("consent_granted")
     assert load_envelope(event)["payload"]["purpose"] == "referral_sharing"
     assert event["payload"] == {"person_id": person["id"], "municipality": LUEDENSCHEID,
                                 "purpose": "referral_sharing", "granted_at": "2026-10-06T10:00:00+00:00"}
@@ -81,9 +65,9 @@ def test_grant_and_withdraw_are_recorded_announced_and_audited(world, http, auth
     twice = http.post(f"{base}/referral_sharing/withdrawal", headers=officer)
     assert twice.status_code == 422 and twice.headers["Content-Type"] == "application/problem+json"
     assert [e["field"] for e in twice.json()["errors"]] == ["purpose"]
-    assert len(outbox_events(stack, "consent_withdrawn")) == 1
+    assert len(stack.events("consent_withdrawn")) == 1
 
-    audit = rows(stack, "gateway", "SELECT * FROM audit_entries WHERE action LIKE 'consent.%' ORDER BY id")
+    audit = stack.rows("gateway", "SELECT * FROM audit_entries WHERE action LIKE 'consent.%' ORDER BY id")
     assert [(e["action"], e["actor"], e["status"]) for e in audit] == [
         ("consent.grant", "lead-1", 201), ("consent.grant", "lead-1", 201), ("consent.withdraw", "io-1", 200),
         ("consent.withdraw", "io-1", 422)]
@@ -111,7 +95,7 @@ def test_bad_purpose_or_basis_is_refused_naming_the_field(world, http, change, f
                          headers=officer)
     assert response.status_code == 422 and response.headers["Content-Type"] == "application/problem+json"
     assert [e["field"] for e in response.json()["errors"]] == [field]
-    assert stack.count("intake", "consents") == 1 and outbox_events(stack, "consent_granted") == []
+    assert stack.count("intake", "consents") == 1 and stack.events("consent_granted") == []
 
 
 def test_bad_purpose_in_the_path_is_refused_at_the_edge(world, http):

@@ -4,27 +4,11 @@ tolerant of transliteration, never another town's person, and the audit entries.
 import json
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from services.shared.events import load_envelope
 from tests.conftest import LUEDENSCHEID, MEINERZHAGEN, person_body
 
 pytestmark = pytest.mark.integration
-
-
-def rows(stack, service, sql):
-    engine = create_engine(stack.urls[service])
-    try:
-        with engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
-def outbox_events(stack, event_type):
-    bodies = [r["body"] for r in rows(stack, "intake", f"SELECT body FROM outbox WHERE routing_key = "
-                                                       f"'{event_type}' ORDER BY id")]
-    return [json.loads(b) if isinstance(b, str) else b for b in bodies]
 
 
 @pytest.fixture
@@ -60,14 +44,14 @@ def test_rectification_needs_if_match_records_history_and_announces_pseudonymous
         ("residence_status", "temporary_protection", "residence_permit", "io-1", 2)]
     assert http.get(f"{url}/history", headers=officer).status_code == 403
 
-    (event,) = outbox_events(stack, "person_updated")
+    (event,) = stack.events("person_updated")
     assert load_envelope(event)["producer"] == "intake"
     assert event["payload"] == {"person_id": person["id"], "municipality": LUEDENSCHEID, "version": 2,
                                 "changed": ["residence_status"], "residence_status": "residence_permit"}
     for personal in ("Müller", "Mueller", "Jürgen", "1988"):
         assert personal not in json.dumps(event, ensure_ascii=False)
 
-    audit = rows(stack, "gateway", "SELECT * FROM audit_entries WHERE action LIKE 'person.%' "
+    audit = stack.rows("gateway", "SELECT * FROM audit_entries WHERE action LIKE 'person.%' "
                                    "AND action != 'person.create' ORDER BY id")
     assert [(e["action"], e["status"]) for e in audit] == [
         ("person.update", 428), ("person.update", 200), ("person.update", 412), ("person.update", 422),
@@ -97,5 +81,5 @@ def test_search_is_tolerant_of_transliteration_and_keeps_to_the_towns(world, htt
         == 403
     assert http.get(stack.url("/v1/persons"), params={"name": "x"}, headers=officer).status_code == 422
 
-    audit = rows(stack, "gateway", "SELECT * FROM audit_entries WHERE action = 'person.search' ORDER BY id")
+    audit = stack.rows("gateway", "SELECT * FROM audit_entries WHERE action = 'person.search' ORDER BY id")
     assert [e["person_id"] for e in audit[:3]] == [mueller["id"], kovalenko.json()["id"], mueller["id"]]
