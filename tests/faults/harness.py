@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.conftest import BIN, LUEDENSCHEID, free_port, poll
+from tests.conftest import BIN, free_port, kim_token, person_body, poll
 
 SERVICES = ("intake", "casework", "gateway")
 
@@ -170,9 +170,7 @@ class KimSystem:
         return self
 
     def token(self, role: str = "team_lead") -> str:
-        out = subprocess.run([str(BIN / "kim"), "token", "--role", role, "--municipality", LUEDENSCHEID],
-                             env=self.env, capture_output=True, text=True, check=True)
-        return out.stdout.strip()
+        return kim_token(self, role)
 
     def pids(self) -> dict[str, int]:
         """The running service processes of this `kim up`, by name."""
@@ -265,12 +263,8 @@ class Load:
         headers = {"Authorization": f"Bearer {self._token}"}
         while (index := self._take()) is not None:
             outcome = Outcome(key=str(uuid.uuid4()))
-            body = {"given_name": f"Fault{index}", "family_name": "Testperson", "birth_date": "1990-01-01",
-                    "municipality": LUEDENSCHEID, "arrival_date": "2026-10-02",
-                    "residence_status": "temporary_protection", "languages": ["uk"],
-                    "consents": [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:00Z",
-                                  "basis": "signed_form"}],
-                    "confirmed_new": True}  # one birth date for all: past the duplicate check
+            # one birth date for all: past the duplicate check
+            body = person_body(given_name=f"Fault{index}", birth_date="1990-01-01", confirmed_new=True)
             deadline = time.monotonic() + self.give_up_after
             while time.monotonic() < deadline:
                 try:
