@@ -124,7 +124,7 @@ def _terminate(proc: subprocess.Popen, timeout: float = 30) -> None:
 #: the deployed instances run; the default is the embedded SQLite
 BENCH_DB = os.environ.get("KIM_BENCH_DB", "sqlite")
 BENCH_PG = os.environ.get("BENCH_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432")
-SERVICES = ("intake", "casework", "gateway")
+SERVICES = ("intake", "casework", "referrals", "analytics", "gateway")
 
 
 @contextlib.contextmanager

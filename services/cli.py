@@ -31,10 +31,12 @@ from services.shared.migrations import SERVICE_PACKAGES  # noqa: E402
 from services.shared.settings import SECRET_FILE, Settings  # noqa: E402
 
 #: what `kim up` starts, in order; the gateway last, so its /ready sees the others
-PROCESSES = ("intake", "casework", "gateway")
+PROCESSES = ("intake", "casework", "referrals", "analytics", "gateway")
 SERVICE_CLASSES = {
     "intake": "services.intake.service:IntakeService",
     "casework": "services.casework.service:CaseworkService",
+    "referrals": "services.referrals.service:ReferralsService",
+    "analytics": "services.analytics.service:AnalyticsService",
     "gateway": "gateway.service:GatewayService",
 }
 MIGRATED = tuple(SERVICE_PACKAGES)  # each has its own database

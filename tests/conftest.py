@@ -23,7 +23,7 @@ from services.shared.settings import Settings  # noqa: E402
 
 TEST_SECRET = "test-only-secret-0123456789abcdef0123456789abcdef"
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 dbname=postgres user=postgres"
-SERVICES = ("intake", "casework", "gateway")
+SERVICES = ("intake", "casework", "referrals", "analytics", "gateway")
 LUEDENSCHEID, MEINERZHAGEN, KIERSPE = "05962032", "05962036", "05962028"
 
 
@@ -191,9 +191,12 @@ def start_stack(rabbit_config, web_config, runner_factory):
     """Start some of the services (default all) in this process, over the real broker, in their own vhost."""
     from gateway.service import GatewayService
     from services.casework.service import CaseworkService
+    from services.analytics.service import AnalyticsService
     from services.intake.service import IntakeService
+    from services.referrals.service import ReferralsService
 
-    classes = {"intake": IntakeService, "casework": CaseworkService, "gateway": GatewayService}
+    classes = {"intake": IntakeService, "casework": CaseworkService, "referrals": ReferralsService,
+               "analytics": AnalyticsService, "gateway": GatewayService}
 
     def start(urls, services=SERVICES, **extra_config):
         config = {**stack_config(rabbit_config, web_config, urls), **extra_config}

@@ -8,6 +8,8 @@ CREATE ROLE kim LOGIN PASSWORD :'app_password';
 CREATE DATABASE kim_intake OWNER kim;
 CREATE DATABASE kim_casework OWNER kim;
 CREATE DATABASE kim_gateway OWNER kim;
-REVOKE ALL ON DATABASE kim_intake, kim_casework, kim_gateway FROM PUBLIC;
-GRANT CONNECT ON DATABASE kim_intake, kim_casework, kim_gateway TO kim;
+CREATE DATABASE kim_referrals OWNER kim;
+CREATE DATABASE kim_analytics OWNER kim;
+REVOKE ALL ON DATABASE kim_intake, kim_casework, kim_referrals, kim_analytics, kim_gateway FROM PUBLIC;
+GRANT CONNECT ON DATABASE kim_intake, kim_casework, kim_referrals, kim_analytics, kim_gateway TO kim;
 SQL

@@ -59,6 +59,15 @@ class Permission(str, Enum):
     PERSON_ERASE = "person:erase"
     HOUSEHOLD_READ = "household:read"
     HOUSEHOLD_WRITE = "household:write"
+    PERSON_MERGE = "person:merge"
+    CASE_WORK = "case:work"  # transitions, assessments, plan, contacts, barriers of a case the caller may read
+    CASE_MANAGER_READ = "case-manager:read"
+    CASE_MANAGER_WRITE = "case-manager:write"
+    OFFER_READ = "offer:read"
+    OFFER_WRITE = "offer:write"  # providers and offers of the catalogue
+    REFERRAL_READ = "referral:read"
+    REFERRAL_WRITE = "referral:write"
+    REFERRAL_ANSWER = "referral:answer"  # a partner accepts, declines, starts, completes its own referrals
 
 
 R, P = Role, Permission
@@ -99,14 +108,20 @@ R, P = Role, Permission
 #: See docs/security.md, "Tokens and person records".
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     R.INTAKE_OFFICER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.CONSENT_WRITE, P.PERSON_UPDATE,
-                                 P.PERSON_SEARCH, P.HOUSEHOLD_READ, P.HOUSEHOLD_WRITE}),
-    R.CASE_MANAGER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.HOUSEHOLD_READ}),
+                                 P.PERSON_SEARCH, P.HOUSEHOLD_READ, P.HOUSEHOLD_WRITE, P.PERSON_MERGE,
+                                 P.OFFER_READ}),
+    R.CASE_MANAGER: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.HOUSEHOLD_READ, P.CASE_WORK,
+                               P.CASE_MANAGER_READ, P.OFFER_READ, P.REFERRAL_READ, P.REFERRAL_WRITE}),
     R.TEAM_LEAD: frozenset({P.PERSON_CREATE, P.PERSON_READ, P.CASE_READ, P.CASE_ASSIGN, P.CONSENT_WRITE,
                             P.PERSON_UPDATE, P.PERSON_HISTORY, P.PERSON_SEARCH, P.PERSON_EXPORT, P.PERSON_ERASE,
-                            P.HOUSEHOLD_READ, P.HOUSEHOLD_WRITE}),
-    R.DISTRICT_ADMIN: frozenset({P.PERSON_READ, P.CASE_READ, P.CASE_ASSIGN, P.AUDIT_READ}),
+                            P.HOUSEHOLD_READ, P.HOUSEHOLD_WRITE, P.PERSON_MERGE, P.CASE_WORK,
+                            P.CASE_MANAGER_READ, P.CASE_MANAGER_WRITE, P.OFFER_READ, P.OFFER_WRITE,
+                            P.REFERRAL_READ, P.REFERRAL_WRITE}),
+    R.DISTRICT_ADMIN: frozenset({P.PERSON_READ, P.CASE_READ, P.CASE_ASSIGN, P.AUDIT_READ, P.CASE_MANAGER_READ,
+                                 P.CASE_MANAGER_WRITE, P.OFFER_READ, P.OFFER_WRITE, P.REFERRAL_READ,
+                                 P.ANALYTICS_READ}),
     R.ANALYST: frozenset({P.ANALYTICS_READ}),
-    R.PARTNER: frozenset({P.REFERRAL_READ_OWN}),
+    R.PARTNER: frozenset({P.REFERRAL_READ_OWN, P.REFERRAL_ANSWER}),
     R.DATA_PROTECTION_OFFICER: frozenset({P.AUDIT_READ, P.PERSON_HISTORY, P.PERSON_EXPORT, P.PERSON_ERASE}),
 }
 del R, P

@@ -16,9 +16,29 @@ from .municipalities import MUNICIPALITIES
 
 RESIDENCE_STATUSES = (
     "asylum_procedure", "recognised_refugee", "subsidiary_protection", "temporary_protection",
-    "toleration", "residence_permit", "settlement_permit", "eu_freedom_of_movement", "other",
+    "toleration", "family_reunification", "skilled_worker", "residence_permit", "settlement_permit",
+    "eu_freedom_of_movement", "other",
 )
-CASE_STATUSES = ("intake", "active", "paused", "closed")
+#: the phases of the case-management cycle (casework's state machine in services/casework/cycle.py)
+CASE_STATUSES = ("intake", "assessment", "planning", "implementation", "monitoring", "paused", "closed",
+                 "reopened")
+#: the life areas a holistic assessment covers; offers name the areas they address
+LIFE_AREAS = ("language", "education", "work", "housing", "health", "residence", "family", "income",
+              "participation")
+NEED_LEVELS = ("none", "low", "medium", "high", "urgent")
+CASE_OUTCOMES = ("goals_reached", "handed_over", "moved_away", "unreachable", "declined_support",
+                 "consent_withdrawn", "other")
+CONTACT_CHANNELS = ("in_person", "phone", "video", "home_visit")
+EMPLOYERS = ("district", "municipality")
+REFERRAL_STATUSES = ("draft", "sent", "accepted", "declined", "in_progress", "completed", "cancelled", "expired")
+DECLINE_REASONS = ("no_capacity", "not_eligible", "person_declined", "not_reachable", "duplicate", "other")
+REFERRAL_OUTCOMES = ("goal_reached", "partially_reached", "dropped_out", "other")
+#: barrier (Integrationshürde) codes: lowercase snake case; the catalogue itself is data in casework
+BARRIER_CODE_RE = r"^[a-z][a-z0-9_]{1,63}$"
+#: pseudonymous staff id (the token's `sub`), never a name
+STAFF_ID_RE = r"^[A-Za-z0-9._@:|-]{1,128}$"
+#: a partner organisation's id: lowercase, digits and hyphens (it is part of routing keys and RabbitMQ users)
+PROVIDER_ID_RE = r"^[a-z0-9][a-z0-9-]{1,62}$"
 #: what a person consents to (GDPR Art. 6/7/9); `referral_sharing` allows sharing with referral partners
 CONSENT_PURPOSES = ("case_management", "referral_sharing", "data_exchange_job_centre",
                     "data_exchange_foreigners_office", "statistics")
@@ -133,6 +153,103 @@ class ErasureConfirmedV1(PayloadSchema):
     service = fields.String(required=True, validate=validate.OneOf(ERASING_SERVICES))
 
 
+# casework: the case-management cycle --------------------------------------------------------------------------
+
+class CaseEventV1(PayloadSchema):
+    case_id = fields.UUID(required=True)
+    person_id = fields.UUID(required=True)
+    municipality = ags_field(required=True)
+
+
+class CaseReassignedV1(CaseEventV1):
+    """A team lead reassigned a case by hand (the reason stays in casework: it is free text)."""
+
+    assigned_to = fields.String(required=True, allow_none=True, validate=validate.Regexp(STAFF_ID_RE))
+    previous_assigned_to = fields.String(required=True, allow_none=True, validate=validate.Regexp(STAFF_ID_RE))
+    team = fields.String(required=True, allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"))
+    reassigned_at = utc_datetime(required=True)
+
+
+class CaseStatusChangedV1(CaseEventV1):
+    """A transition of the case-management cycle (who and why stay in casework)."""
+
+    from_status = fields.String(required=True, validate=validate.OneOf(CASE_STATUSES))
+    to_status = fields.String(required=True, validate=validate.OneOf(CASE_STATUSES))
+    changed_at = utc_datetime(required=True)
+
+
+class NeedV1(PayloadSchema):
+    area = fields.String(required=True, validate=validate.OneOf(LIFE_AREAS))
+    level = fields.String(required=True, validate=validate.OneOf(NEED_LEVELS))
+
+
+class AssessmentRecordedV1(CaseEventV1):
+    """An assessment (or re-assessment) of the life areas: need levels only, no notes."""
+
+    assessment_id = fields.UUID(required=True)
+    assessed_at = utc_datetime(required=True)
+    needs = fields.List(fields.Nested(NeedV1), required=True)
+
+
+class ContactRecordedV1(CaseEventV1):
+    contact_id = fields.UUID(required=True)
+    occurred_at = utc_datetime(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CONTACT_CHANNELS))
+    duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=1440))
+    interpreter_language = fields.String(required=True, allow_none=True, validate=validate.Regexp(r"^[a-z]{2,3}$"))
+
+
+class BarrierRecordedV1(CaseEventV1):
+    barrier_id = fields.UUID(required=True)
+    code = fields.String(required=True, validate=validate.Regexp(BARRIER_CODE_RE))
+    area = fields.String(required=True, validate=validate.OneOf(LIFE_AREAS))
+    recorded_on = fields.Date(required=True)
+
+
+class BarrierResolvedV1(BarrierRecordedV1):
+    resolved_on = fields.Date(required=True)
+
+
+class CaseClosedV1(CaseEventV1):
+    closed_at = utc_datetime(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(CASE_OUTCOMES))
+    goals_total = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    goals_reached = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+
+
+class CaseManagerSavedV1(PayloadSchema):
+    """A case manager's profile was created or changed: what the caseload report measures against. The
+    envelope's municipality is the first town served; `municipalities` lists all."""
+
+    case_manager_id = fields.String(required=True, validate=validate.Regexp(STAFF_ID_RE))
+    employer = fields.String(required=True, validate=validate.OneOf(EMPLOYERS))
+    municipalities = fields.List(ags_field(), required=True)
+    capacity = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=1000))
+    active = fields.Boolean(required=True)
+
+
+# referrals: the referral lifecycle -----------------------------------------------------------------------------
+
+class ReferralEventV1(PayloadSchema):
+    """Every change of a referral: one event type per lifecycle step (`referral_<status>`), one schema."""
+
+    referral_id = fields.UUID(required=True)
+    case_id = fields.UUID(required=True)
+    person_id = fields.UUID(required=True)
+    municipality = ags_field(required=True)
+    offer_id = fields.UUID(required=True)
+    provider_id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID_RE))
+    area = fields.String(required=True, validate=validate.OneOf(LIFE_AREAS))
+    status = fields.String(required=True, validate=validate.OneOf(REFERRAL_STATUSES))
+    previous_status = fields.String(required=True, allow_none=True, validate=validate.OneOf(REFERRAL_STATUSES))
+    occurred_at = utc_datetime(required=True)
+    decline_reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(DECLINE_REASONS))
+    outcome = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(REFERRAL_OUTCOMES))
+
+
+REFERRAL_EVENTS = tuple(f"referral_{status}" for status in REFERRAL_STATUSES)
+
+
 #: (producer, event_type, schema_version) -> payload schema. The producer is the nameko service whose
 #: `<producer>.events` exchange carries the event.
 CATALOGUE: dict[tuple[str, str, int], type[PayloadSchema]] = {
@@ -144,6 +261,16 @@ CATALOGUE: dict[tuple[str, str, int], type[PayloadSchema]] = {
     ("casework", "case_opened", 1): CaseOpenedV1,
     ("casework", "case_assigned", 1): CaseAssignedV1,
     ("casework", "erasure_confirmed", 1): ErasureConfirmedV1,
+    ("casework", "case_reassigned", 1): CaseReassignedV1,
+    ("casework", "case_status_changed", 1): CaseStatusChangedV1,
+    ("casework", "assessment_recorded", 1): AssessmentRecordedV1,
+    ("casework", "contact_recorded", 1): ContactRecordedV1,
+    ("casework", "barrier_recorded", 1): BarrierRecordedV1,
+    ("casework", "barrier_resolved", 1): BarrierResolvedV1,
+    ("casework", "case_closed", 1): CaseClosedV1,
+    ("casework", "case_manager_saved", 1): CaseManagerSavedV1,
+    **{("referrals", event, 1): ReferralEventV1 for event in REFERRAL_EVENTS},
+    ("referrals", "erasure_confirmed", 1): ErasureConfirmedV1,
 }
 
 

@@ -13,6 +13,8 @@ from .settings import Settings
 SERVICE_PACKAGES = {
     "intake": "services.intake",
     "casework": "services.casework",
+    "referrals": "services.referrals",
+    "analytics": "services.analytics",
     "gateway": "gateway",
 }
 

@@ -1,5 +1,6 @@
 """The authorisation matrix, generated from the gateway's route table: every route × every role × own/other
 municipality × no/expired/forged/alg=none/wrong-audience token, asserting the exact status."""
+import inspect
 import time
 
 import jwt
@@ -154,6 +155,6 @@ def test_route_authorisation(world, http, auth, route):
 
 
 def test_route_table_covers_every_http_entrypoint():
-    declared = {name for name, member in vars(GatewayService).items()
+    declared = {name for name, member in inspect.getmembers(GatewayService)
                 if callable(member) and any(isinstance(e, Route) for e in getattr(member, "nameko_entrypoints", ()))}
     assert declared == {r.name for r in ROUTES}

@@ -123,7 +123,8 @@ def test_metrics_count_requests_per_route_and_status(gw, http, auth):
 def test_ready_reports_each_dependency(gw, http):
     ready = http.get(gw.url("/ready"))
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"broker": "ok", "intake": "ok", "casework": "ok"}
+    assert ready.json()["checks"] == {"broker": "ok", "intake": "ok", "casework": "ok", "referrals": "ok",
+                                      "analytics": "ok"}
 
 
 def test_unexpected_error_is_a_500_problem_with_request_id(gw, http, auth, monkeypatch):

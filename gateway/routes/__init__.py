@@ -1,0 +1,1 @@
+"""The gateway's domain routes, one mixin per service it fronts; GatewayService combines them."""
