@@ -19,6 +19,8 @@ from .audit import AuditLog
 from .http import Audit, MetricsProvider, Reply, ServiceUnavailable, etag, route
 from .problems import problem
 from .routes.analytics import AnalyticsRoutes
+from .routes.case_managers import CaseManagerRoutes
+from .routes.case_records import CaseRecordRoutes
 from .routes.cases import CaseRoutes
 from .routes.persons import PersonRoutes
 from .routes.referrals import ReferralRoutes
@@ -52,7 +54,8 @@ def _docs_asset(server, request, asset):
     return docs.asset(asset)
 
 
-class GatewayService(PersonRoutes, CaseRoutes, ReferralRoutes, AnalyticsRoutes):
+class GatewayService(PersonRoutes, CaseRoutes, CaseManagerRoutes, CaseRecordRoutes, ReferralRoutes,
+                     AnalyticsRoutes):
     name = "gateway"
 
     audit = AuditLog()

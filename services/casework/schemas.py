@@ -43,3 +43,9 @@ class AssignCaseSchema(Schema):
     assigned_to = fields.String(required=True, allow_none=True,
                                 validate=validate.Regexp(r"^[A-Za-z0-9._@:-]{1,128}$"))
     team = fields.String(required=True, allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9._-]{1,64}$"))
+
+
+# case managers, teams, absences, assignment, the cycle and closing (staff.py, cycle.py) -----------------------
+
+
+# assessments, plan, contacts, appointments, barriers, worklist (assessment.py, plan.py, contacts.py, barriers.py)

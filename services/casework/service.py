@@ -91,3 +91,7 @@ class CaseworkService(ServiceBase):
             case = domain.assign_case(uow.session, query["case_id"], caller, int(expected_version), **payload)
             uow.emit("case_assigned", case.municipality, domain.case_assigned(case))
             return schema(CaseSchema).dump(case)
+
+    # case managers, teams, absences, assignment, the cycle and closing (staff.py, cycle.py) -------------------
+
+    # assessments, plan, contacts, appointments, barriers, worklist (assessment.py, plan.py, contacts.py, ...) --
