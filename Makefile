@@ -31,7 +31,13 @@ bench: $(STAMP)
 	KIM_BENCH_DB=postgresql $(BIN)/python bench/gateway.py
 	KIM_BENCH_DB=sqlite $(BIN)/python bench/duplicates.py
 	KIM_BENCH_DB=postgresql $(BIN)/python bench/duplicates.py
+	KIM_BENCH_DB=sqlite $(BIN)/python bench/worklist.py
+	KIM_BENCH_DB=postgresql $(BIN)/python bench/worklist.py
 	KIM_BENCH_DB=postgresql $(BIN)/python bench/import_persons.py
+	KIM_BENCH_DB=sqlite $(BIN)/python bench/analytics.py
+	KIM_BENCH_DB=postgresql $(BIN)/python bench/analytics.py
+	KIM_BENCH_DB=sqlite $(BIN)/python bench/referrals.py
+	KIM_BENCH_DB=postgresql $(BIN)/python bench/referrals.py
 
 # the fault suite with its long cases (a 60 s broker outage), and its figures as a table
 faults: $(STAMP)

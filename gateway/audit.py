@@ -54,10 +54,27 @@ def subjects_of(audit, request, result) -> list[dict]:
         if members:
             return [_ids(m.get("person_id"), None, data.get("municipality")) for m in members]
         return [_ids()]
+    if audit.subject == "staff":  # case managers' profiles, absences, caseloads: staff data, no person or case
+        return [_ids()]
+    if audit.subject == "case_history":  # a case's transitions or assignments: its person and case
+        if data.get("case_id"):
+            return [_ids(data.get("person_id"), data.get("case_id"), data.get("municipality"))]
+        return [_ids(case_id=path.get("case_id"))]
     if audit.subject in ("consent", "history", "export", "erasure"):  # its person's ids (a consent's or change's own id is no UUID)
         if data.get("person_id"):
             return [_ids(data.get("person_id"), None, data.get("municipality"))]
         return [_ids(person_id=path.get("person_id"))]
+    if getattr(result, "audit_subjects", None):  # a reply whose body must not carry the ids (a partner's view)
+        return [_ids(s.get("person_id"), s.get("case_id"), s.get("municipality")) for s in result.audit_subjects]
+    if audit.subject == "referrals":  # one entry per referral returned
+        items = [i for i in (data.get("items") or []) if isinstance(i, dict)]
+        if items:
+            return [_ids(i.get("person_id"), i.get("case_id"), i.get("municipality")) for i in items]
+        return [_ids(case_id=request.args.get("case_id"))]
+    if audit.subject == "referral":  # a referral, or a case's offer suggestions: its person and case
+        if data.get("person_id"):
+            return [_ids(data.get("person_id"), data.get("case_id"), data.get("municipality"))]
+        return [_ids(case_id=path.get("case_id"))]
     if data.get("id"):  # the record that was returned
         if audit.subject == "person":
             return [_ids(data.get("id"), None, data.get("municipality"))]

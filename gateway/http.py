@@ -58,7 +58,9 @@ class Audit:
     action: str
     purpose: str
     subject: str  # "person" | "persons" | "history" | "case" | "cases" | "consent" | "export" | "erasure"
-    #              | "household" (one entry per member returned)
+    #              | "household" (one entry per member returned) | "referral" | "referrals"
+    #              | "staff" (case managers, absences, caseloads: no person) | "case_history" (a case's
+    #              transitions or assignments)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class Reply:
     data: object = None
     status: int = 200
     headers: dict = field(default_factory=dict)
+    #: the ids the audit records when the body must not carry them (e.g. a partner's view of a referral)
+    audit_subjects: list | None = None
 
 
 class ApiProtocol(HttpOnlyProtocol):

@@ -15,8 +15,9 @@ from services.shared.messaging import check_broker
 from services.shared.schemas import load_or_raise, schema
 
 from . import docs
+from .app import AppRoutes
 from .audit import AuditLog
-from .http import Audit, MetricsProvider, Reply, ServiceUnavailable, etag, route
+from .http import MetricsProvider, Reply, ServiceUnavailable, route
 from .problems import problem
 from .routes.analytics import AnalyticsRoutes
 from .routes.case_managers import CaseManagerRoutes
@@ -55,7 +56,7 @@ def _docs_asset(server, request, asset):
 
 
 class GatewayService(PersonRoutes, CaseRoutes, CaseManagerRoutes, CaseRecordRoutes, ReferralRoutes,
-                     AnalyticsRoutes):
+                     AnalyticsRoutes, AppRoutes):
     name = "gateway"
 
     audit = AuditLog()

@@ -6,6 +6,13 @@
     kim token      print a development token the running gateway accepts
     kim health N   exit 0 when service N answers (the containers' health check)
     kim import persons FILE.csv --municipality AGS   register the persons of a spreadsheet (re-runnable)
+    kim analytics rebuild   recompute analytics' projections from its event archive
+    kim report --municipality AGS --period 2026-Q3 --out FILE.html|.pdf   the steering group's one-page report
+    kim rollup add --from-vhost V --to-vhost D   shovel a municipal instance's events to the district's analytics
+    kim import offers FILE.json    load an Open Referral HSDS 3.0 catalogue (re-runnable)
+    kim export offers              print the offer catalogue as HSDS 3.0 JSON
+    kim partners add PROVIDER_ID   a RabbitMQ user for a partner's own referral events (prints JSON)
+    kim referrals expire           expire unanswered referrals now (the referrals service's timer does it too)
 """
 from __future__ import annotations
 
@@ -207,9 +214,15 @@ def cmd_up(args) -> int:
     def on_signal(signum, frame):
         stopping.append(signum)
 
+    # the web app's development sign-in: only without a real issuer, and only with kim up's own secret
+    dev_signin = not os.environ.get("KIM_OIDC_ISSUER") and not os.environ.get("KIM_JWT_SECRET")
+
     def spawn(name):
+        env = {**os.environ, "KIM_SUPERVISOR_PID": str(os.getpid())}
+        if name == "gateway" and dev_signin:
+            env["KIM_DEV_SIGNIN"] = "1"
         return subprocess.Popen([sys.executable, "-m", "services.cli", "run", name], start_new_session=True,
-                                env={**os.environ, "KIM_SUPERVISOR_PID": str(os.getpid())})
+                                env=env)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -219,6 +232,7 @@ def cmd_up(args) -> int:
         supervisor.start()
         _wait_ready(url, supervisor, args.timeout)
         print(f"KIM is up: {url}  (API documentation: {url}/docs)", flush=True)
+        print(f"the web app: {url}/app/" + ("  (development sign-in)" if dev_signin else ""), flush=True)
         print("a token for trying it: kim token --role case_manager --municipality 05962032", flush=True)
         while not stopping:
             supervisor.check()
@@ -232,8 +246,90 @@ def cmd_up(args) -> int:
         _stop(supervisor.processes())
 
 
+def _referrals_transactions(settings: Settings):
+    from services.referrals.models import metadata as referrals_metadata
+    from services.shared.db import Transactions, make_engine
+    from services.shared.migrations import upgrade
+
+    upgrade("referrals")
+    engine = make_engine(settings.db_url("referrals"))
+    return engine, Transactions(engine, "referrals", referrals_metadata)
+
+
+def cmd_import_offers(args) -> int:
+    """Load an HSDS 3.0 document (a service, a list, or a page with `contents`); each service in its own
+    transaction, the failures listed with their fields."""
+    import json
+    from pathlib import Path
+
+    from services.referrals import hsds
+
+    engine, transactions = _referrals_transactions(Settings.load())
+    try:
+        summary = hsds.import_document(transactions, json.loads(Path(args.file).read_text(encoding="utf-8")))
+    finally:
+        engine.dispose()
+    print(json.dumps(summary.as_dict(), indent=2))
+    return 0 if summary.failed == 0 else 1
+
+
+def cmd_export(args) -> int:
+    import json
+
+    from services.referrals import hsds
+
+    engine, transactions = _referrals_transactions(Settings.load())
+    try:
+        with transactions() as uow:
+            page = hsds.export_page(uow.connection, 1, 10 ** 9)
+    finally:
+        engine.dispose()
+    text = json.dumps(page, indent=2, ensure_ascii=False, default=str)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_partners(args) -> int:
+    import json
+
+    from services.referrals import partners
+
+    settings = Settings.load()
+    try:
+        if args.action == "add":
+            print(json.dumps(partners.add_partner(settings, args.provider_id), indent=2))
+        else:
+            partners.remove_partner(settings, args.provider_id)
+            print(f"partner user {partners.username(args.provider_id)} removed")
+    except (OSError, RuntimeError) as exc:
+        print(f"kim partners: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_referrals(args) -> int:
+    from services.referrals.service import expire_due
+
+    settings = Settings.load()
+    engine, transactions = _referrals_transactions(settings)
+    try:
+        expired = expire_due(transactions, settings.referral_expiry_days)
+    finally:
+        engine.dispose()
+    print(f"{expired} referral(s) expired (unanswered for {settings.referral_expiry_days:g} days)")
+    return 0
+
+
 def cmd_import(args) -> int:
     """Import persons from a CSV file (services/intake/importer.py); each imported person is audited."""
+    if args.kind == "offers":
+        return cmd_import_offers(args)
+    if not args.municipality:
+        raise ValueError("kim import persons needs --municipality")
     import getpass
     import uuid
     from datetime import datetime, timezone
@@ -307,12 +403,12 @@ def main(argv=None) -> int:
     health.add_argument("path", nargs="?", default="/ready", help="gateway only: the path to GET")
     health.set_defaults(func=cmd_health)
     imports = sub.add_parser("import", help="import records from a file")
-    imports.add_argument("kind", choices=["persons"])
+    imports.add_argument("kind", choices=["persons", "offers"])
     imports.add_argument("file", help="CSV with a header line naming the columns given_name, family_name, "
-                                      "birth_date, municipality, arrival_date, residence_status, languages "
+                                      "birth_date (YYYY-MM-DD, or YYYY if only the year is known), municipality, arrival_date, residence_status, languages "
                                       "(';'-separated), consent_case_management (when granted), consent_basis")
-    imports.add_argument("--municipality", action="append", required=True,
-                         help="AGS code the import may register persons for; repeat for more")
+    imports.add_argument("--municipality", action="append",
+                         help="persons: AGS code the import may register persons for; repeat for more")
     imports.add_argument("--actor", help="who imports (audited); default import-<OS user>")
     imports.add_argument("--report", help="where the per-row error report goes; default FILE.errors.csv")
     imports.set_defaults(func=cmd_import)
@@ -321,7 +417,8 @@ def main(argv=None) -> int:
     token.add_argument("--municipality", action="append", required=True, help="AGS code; repeat for more")
     token.add_argument("--sub", help="subject (staff id); default dev-<role>")
     token.add_argument("--team")
-    token.add_argument("--provider-id", help="for partner tokens")
+    token.add_argument("--provider", "--provider-id", dest="provider_id",
+                       help="partner tokens: the provider id (claim provider_id)")
     token.add_argument("--ttl", type=int, default=8 * 3600, help="seconds")
     token.set_defaults(func=cmd_token)
     dlq = sub.add_parser("dlq", help="list, show, replay or drop dead letters (the kim.dead-letters queue)")
@@ -339,6 +436,20 @@ def main(argv=None) -> int:
     for action in (dlq_replay, dlq_drop):
         action.add_argument("--actor", help="who does it (recorded); default the OS user")
     dlq.set_defaults(func=cmd_dlq)
+    export = sub.add_parser("export", help="export records")
+    export.add_argument("kind", choices=["offers"])
+    export.add_argument("--output", help="file to write; default standard output")
+    export.set_defaults(func=cmd_export)
+    partner = sub.add_parser("partners", help="RabbitMQ users for partners' own referral events")
+    partner.add_argument("action", choices=["add", "remove"])
+    partner.add_argument("provider_id")
+    partner.set_defaults(func=cmd_partners)
+    referral = sub.add_parser("referrals", help="referral maintenance")
+    referral.add_argument("action", choices=["expire"])
+    referral.set_defaults(func=cmd_referrals)
+    from services.analytics.commands import add_parsers as add_analytics_parsers
+
+    add_analytics_parsers(sub)  # kim analytics rebuild, kim report, kim rollup
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -1,7 +1,7 @@
 """Routes of cases and case managers: thin translations to casework's RPCs."""
 from __future__ import annotations
 
-from services.casework.schemas import AssignCaseSchema, CaseListQuerySchema, CasePageSchema, CaseSchema
+from services.casework.schemas import CaseListQuerySchema, CasePageSchema, CaseSchema
 from services.shared.auth import Permission as P
 from services.shared.rpc import RpcProxy
 
@@ -16,7 +16,8 @@ class CaseRoutes:
 
     # cases -----------------------------------------------------------------------------------------------
 
-    @route("GET", "/v1/cases", tag="cases", summary="List the cases the caller may see, optionally of one person",
+    @route("GET", "/v1/cases", tag="cases", summary="List the cases the caller may see, filtered by person, town, "
+                                                  "phase, case manager, or the unassigned queue",
            permission=P.CASE_READ, query=CaseListQuerySchema, responses={200: CasePageSchema},
            audit=Audit("case.list", "case_management", "cases"))
     def list_cases(self, request, query):
@@ -29,11 +30,4 @@ class CaseRoutes:
     def get_case(self, request, case_id):
         case = self._call(self.casework.get_case, case_id)
         return Reply(case, headers={"ETag": etag(case["version"])})
-
-    @route("PATCH", "/v1/cases/<case_id>", tag="cases", summary="Assign a case to a case manager or team",
-           permission=P.CASE_ASSIGN, path_params=CasePathSchema, body=AssignCaseSchema, if_match=True,
-           responses={200: CaseSchema}, response_headers=("ETag",),
-           audit=Audit("case.assign", "case_management", "case"))
-    def assign_case(self, request, case_id, body, if_match):
-        case = self._call(self.casework.assign_case, case_id, if_match, body)
-        return Reply(case, headers={"ETag": etag(case["version"])})
+    # assigning: POST /v1/cases/{case_id}/assignment (gateway/routes/case_managers.py), with reason and history

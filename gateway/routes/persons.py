@@ -4,8 +4,9 @@ from __future__ import annotations
 from services.intake.erasure import ErasureIdSchema, ErasureSchema, PersonExportSchema
 from services.intake.schemas import (ConsentPathSchema, ConsentRecordSchema, ConsentSchema, CreateHouseholdSchema,
                                      HouseholdIdSchema, HouseholdMemberSchema, HouseholdMembershipSchema,
-                                     HouseholdSchema, PersonHistoryPageSchema, PersonSchema, PersonSearchPageSchema,
-                                     PersonSearchQuerySchema, RegisterPersonSchema, UpdatePersonSchema)
+                                     HouseholdSchema, MergePersonSchema, PersonHistoryPageSchema, PersonMergeSchema,
+                                     PersonSchema, PersonSearchPageSchema, PersonSearchQuerySchema,
+                                     RegisterPersonSchema, UpdatePersonSchema)
 from services.shared.auth import Permission as P
 from services.shared.rpc import RpcProxy
 from services.shared.schemas import PageQuerySchema
@@ -21,15 +22,21 @@ class PersonRoutes:
 
     # persons ---------------------------------------------------------------------------------------------
 
-    @route("POST", "/v1/persons", tag="persons", summary="Register a newly arrived person",
-           permission=P.PERSON_CREATE, body=RegisterPersonSchema, responses={201: PersonSchema},
+    @route("POST", "/v1/persons", tag="persons",
+           summary="Register a newly arrived person (201), or link the registration to the person it duplicates "
+                   "(200: send it again with `existing_person_id`, a candidate of the 409)",
+           permission=P.PERSON_CREATE, body=RegisterPersonSchema, responses={201: PersonSchema, 200: PersonSchema},
            response_headers=("Location", "ETag"),
-           errors={409: "Likely already registered: `candidates` lists who (ids, scores, reasons); link to one, "
-                        "or send again with `confirmed_new: true`"},
+           errors={409: "Likely already registered: `candidates` lists who (ids, scores, reasons); send the "
+                        "registration again with `existing_person_id` (a candidate: nobody is registered, 200 "
+                        "answers the existing record), or with `confirmed_new: true`. Also: the "
+                        "`existing_person_id` was merged into another record (the detail names it)"},
            audit=Audit("person.create", "case_management", "person"))
     def create_person(self, request, body):
         person = self._call(self.intake.register_person, body)
-        return Reply(person, 201, {"Location": f"/v1/persons/{person['id']}", "ETag": etag(person["version"])})
+        linked = isinstance(body, dict) and bool(body.get("existing_person_id"))
+        return Reply(person, 200 if linked else 201,
+                     {"Location": f"/v1/persons/{person['id']}", "ETag": etag(person["version"])})
 
     @route("GET", "/v1/persons/<person_id>", tag="persons", summary="Read a person's record",
            permission=P.PERSON_READ, path_params=PersonPathSchema, responses={200: PersonSchema},
@@ -47,6 +54,17 @@ class PersonRoutes:
     def update_person(self, request, person_id, body, if_match):
         person = self._call(self.intake.update_person, person_id, if_match, body)
         return Reply(person, headers={"ETag": etag(person["version"])})
+
+    @route("POST", "/v1/persons/<person_id>/merge", tag="persons",
+           summary="Merge this record into `into` (two records of one person): it becomes read-only with "
+                   "`merged_into`, the survivor gains the fields, consents and household it lacked; announced "
+                   "as person_merged (casework moves the case). If-Match: this record's ETag",
+           permission=P.PERSON_MERGE, path_params=PersonPathSchema, body=MergePersonSchema, if_match=True,
+           responses={200: PersonMergeSchema},
+           errors={409: "This record or `into` was merged already (the detail names the survivor)"},
+           audit=Audit("person.merge", "case_management", "person"))
+    def merge_person(self, request, person_id, body, if_match):
+        return self._call(self.intake.merge_person, person_id, body, if_match)
 
     @route("GET", "/v1/persons/<person_id>/history", tag="persons",
            summary="Who changed which field of a person's record when, old -> new",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.shared.db import UTCDateTime, platform_tables
@@ -20,7 +20,10 @@ class Case(Base):
     """A case (Fall) in the case management (Fallmanagement) of one person."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_municipality_opened", "municipality", "opened_at", "id"),)
+    __table_args__ = (Index("ix_cases_municipality_opened", "municipality", "opened_at", "id"),
+                      Index("ix_cases_case_manager_status", "case_manager_id", "status", "municipality"),
+                      # a case manager's own cases by their username (token sub): the worklist, overdue, flagged
+                      Index("ix_cases_assigned_status", "assigned_to", "status"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     person_id: Mapped[str] = mapped_column(String(36), unique=True)  # one case per person
@@ -28,9 +31,10 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(20))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    assigned_to: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    assigned_to: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the case manager's username
     team: Mapped[str | None] = mapped_column(String(64), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    case_manager_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # case_managers.id
     # from person_registered / person_updated: what assignment prefers (a shared language)
     languages: Mapped[list] = mapped_column(JSON, default=list)
     paused_from: Mapped[str | None] = mapped_column(String(20), nullable=True)  # the phase a pause returns to
@@ -44,26 +48,30 @@ class Case(Base):
 # case managers, teams, coverage, absences; assignment and the cycle's history (staff.py, cycle.py) -------------
 
 class Team(Base):
+    """A team of case managers (the `team` claim of their tokens); kept up to date from the case managers'
+    profiles (`team`, `team_lead`)."""
+
     __tablename__ = "teams"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    lead_id: Mapped[str | None] = mapped_column(String(128), nullable=True)  # a case manager's id (token sub)
+    lead_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # the lead's case_managers.id
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class CaseManager(Base):
-    """A case manager (Fallmanager:in), keyed by the `sub` of their token; employed by the district (Kreis) and
-    lent to municipalities, or by a municipality."""
+    """A case manager (Fallmanager:in): an id of their own and the `username` their tokens carry as `sub`;
+    employed by the district (Kreis) and lent to municipalities, or by a municipality."""
 
     __tablename__ = "case_managers"
 
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)  # = the token's `sub`
     display_name: Mapped[str] = mapped_column(String(100))  # staff, not a client: shown to colleagues
     employer: Mapped[str] = mapped_column(String(20))  # district | municipality
     employer_municipality: Mapped[str | None] = mapped_column(String(8), nullable=True)
     team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"), nullable=True)
     languages: Mapped[list] = mapped_column(JSON, default=list)
-    hours_per_week: Mapped[int] = mapped_column(Integer)
+    hours_per_week: Mapped[float] = mapped_column(Float)
     capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)  # null: derived from the hours
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -81,7 +89,7 @@ class Coverage(Base):
     case_manager_id: Mapped[str] = mapped_column(ForeignKey("case_managers.id", ondelete="CASCADE"), index=True)
     municipality: Mapped[str] = mapped_column(String(8))
     weekdays: Mapped[list] = mapped_column(JSON)  # ["mon", "tue", ...]
-    hours_per_week: Mapped[int] = mapped_column(Integer)
+    hours_per_week: Mapped[float] = mapped_column(Float)
 
 
 class Absence(Base):
@@ -92,7 +100,7 @@ class Absence(Base):
     kind: Mapped[str] = mapped_column(String(20))  # holiday | sickness | training | other
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
-    deputy_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    deputy_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # another case manager's id
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(128))
 
@@ -104,7 +112,8 @@ class CaseAssignment(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(String(36), index=True)
-    assigned_to: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    case_manager_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    assigned_to: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the username, as on the case
     previous_assigned_to: Mapped[str | None] = mapped_column(String(128), nullable=True)
     team: Mapped[str | None] = mapped_column(String(64), nullable=True)
     automatic: Mapped[bool] = mapped_column(Boolean)
@@ -215,6 +224,7 @@ class Contact(Base):
     follow_up_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     recorded_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)  # a planned appointment is later held/cancelled
 
 
 class Barrier(Base):

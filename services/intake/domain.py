@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from services.shared.auth import Caller, Role
 from services.shared.db import new_id
-from services.shared.errors import Forbidden, InvalidInput, LikelyDuplicate, NotFound, PreconditionFailed
+from services.shared.errors import Conflict, Forbidden, InvalidInput, LikelyDuplicate, NotFound, PreconditionFailed
 from services.shared.events import PERSON_NON_PERSONAL_FIELDS
 from services.shared.schemas import cursor_int, cursor_uuid, decode_typed_cursor, encode_cursor
 
@@ -18,10 +18,18 @@ from .models import Consent, Person, PersonChange
 # built once; plain INSERTs cost a fraction of an ORM flush (once the largest share of a registration's CPU)
 _INSERT_PERSON = insert(Person.__table__)
 _INSERT_CONSENT = insert(Consent.__table__)
-# the duplicate check's one query: the same birth date (its index) in the caller's towns
-_SAME_BIRTH_DATE = select(Person.id, Person.given_name, Person.family_name, Person.given_name_latin,
-                          Person.family_name_latin).where(
-    Person.birth_date == bindparam("birth_date"), Person.municipality.in_(bindparam("towns", expanding=True)))
+# the duplicate check's one query: live persons of the caller's towns born the same day (the birth_date index),
+# or known by the same year only (the birth_year index); a registration by year only meets everyone of its year
+_CANDIDATE_COLUMNS = (Person.id, Person.given_name, Person.family_name, Person.given_name_latin,
+                      Person.family_name_latin, Person.birth_date)
+_LIVE_OF_TOWNS = (Person.municipality.in_(bindparam("towns", expanding=True)), Person.erased_at.is_(None),
+                  Person.merged_into.is_(None))
+# (two SELECTs, not an OR: each keeps its index, where an OR made SQLite walk a whole town per registration)
+_SAME_BIRTH_DATE = union_all(
+    select(*_CANDIDATE_COLUMNS).where(Person.birth_date == bindparam("birth_date"), *_LIVE_OF_TOWNS),
+    select(*_CANDIDATE_COLUMNS).where(Person.birth_year == bindparam("birth_year"), Person.birth_date.is_(None),
+                                      *_LIVE_OF_TOWNS))
+_SAME_BIRTH_YEAR = select(*_CANDIDATE_COLUMNS).where(Person.birth_year == bindparam("birth_year"), *_LIVE_OF_TOWNS)
 #: at most this many candidates in a 409
 MAX_CANDIDATES = 10
 # the town condition is part of the query: another town's person costs what a missing one does
@@ -45,12 +53,13 @@ def register_person(connection: Connection, data: dict, caller: Caller, served: 
         if candidates:  # nothing is written; the caller links to a candidate or sends confirmed_new
             raise LikelyDuplicate("this person may already be registered: read the candidates, then link to one "
                                   "or send the registration again with confirmed_new: true", candidates)
+    birth_date = data.get("birth_date")
     person = dict(
         id=new_id(), municipality=municipality, given_name=data["given_name"], family_name=data["family_name"],
-        given_name_latin=given_latin, family_name_latin=family_latin,
-        birth_date=data["birth_date"], arrival_date=data["arrival_date"],
+        given_name_latin=given_latin, family_name_latin=family_latin, birth_date=birth_date,
+        birth_year=birth_date.year if birth_date else data["birth_year"], arrival_date=data["arrival_date"],
         residence_status=data["residence_status"], languages=list(data["languages"]),
-        created_at=datetime.now(timezone.utc), created_by=caller.sub, version=1,
+        created_at=datetime.now(timezone.utc), created_by=caller.sub, version=1, merged_into=None,
         **_record_columns(data),
     )
     connection.execute(_INSERT_PERSON, person)
@@ -78,18 +87,25 @@ def _record_columns(data: dict) -> dict:
 
 
 def likely_duplicates(connection: Connection, data: dict, caller: Caller) -> list[dict]:
-    """The persons of the caller's towns born on the same day whose names are alike (matching.score at least
-    matching.LIKELY), best first: [{id, score, why}], no names. One query, on the birth_date index."""
-    rows = connection.execute(_SAME_BIRTH_DATE, {"birth_date": data["birth_date"],
-                                                 "towns": sorted(caller.municipalities)}).mappings()
+    """The live persons of the caller's towns born on the same day whose names are alike (matching.score at
+    least matching.LIKELY), best first: [{id, score, why}], no names. One query, on the birth_date index.
+
+    When either side knows only the year of birth, persons of the same year count ("same_birth_year" instead
+    of "same_birth_date"); at equal scores, a same day ranks first."""
+    birth_date = data.get("birth_date")
+    year = birth_date.year if birth_date else data["birth_year"]
+    params = {"birth_date": birth_date, "birth_year": year, "towns": sorted(caller.municipalities)}
+    rows = connection.execute(_SAME_BIRTH_DATE if birth_date else _SAME_BIRTH_YEAR, params).mappings()
     new = None  # prepared only when someone shares the birth date: most registrations meet nobody
     found = []
     for row in rows:
         new = new or matching.prepared(data)
         value, why = matching.score(matching.prepared(row), new)
         if value >= matching.LIKELY:
-            found.append({"id": row["id"], "score": value, "why": ["same_birth_date", *why]})
-    return sorted(found, key=lambda c: (-c["score"], c["id"]))[:MAX_CANDIDATES]
+            same_day = birth_date is not None and row["birth_date"] == birth_date
+            found.append({"id": row["id"], "score": value,
+                          "why": ["same_birth_date" if same_day else "same_birth_year", *why]})
+    return sorted(found, key=lambda c: (-c["score"], c["why"][0] != "same_birth_date", c["id"]))[:MAX_CANDIDATES]
 
 
 def get_person(session: Session, person_id: str, caller: Caller) -> Person:
@@ -116,25 +132,82 @@ def person_registered(person: dict) -> dict:
     return {
         "person_id": person["id"], "municipality": person["municipality"], "arrival_date": person["arrival_date"],
         "residence_status": person["residence_status"], "languages": person["languages"],
-        "birth_year": person["birth_date"].year,
+        "birth_year": person["birth_year"],
     }
+
+
+# linking a registration to the person it duplicates -----------------------------------------------------------
+
+#: the history's field name for a registration sent again for a person already registered
+REGISTRATION_LINKED = "registration_linked"
+
+
+def _differing(person: Person, data: dict) -> list[str]:
+    """The names of the fields a registration states otherwise than the record does (values stay out)."""
+    names = ["given_name", "family_name", "birth_date", "birth_year", "arrival_date", "residence_status",
+             "languages", *_RECORD_FIELDS]
+    differing = [n for n in names if n in data and _json_value(data[n]) != _json_value(getattr(person, n))]
+    if "address" in data:
+        stored = {part: getattr(person, f"address_{part}") for part in ("street", "postal_code", "city")}
+        if stored != dict(data["address"]):
+            differing.append("address")
+    return differing
+
+
+def link_registration(session: Session, data: dict, caller: Caller, served: tuple[str, ...]) -> Person:
+    """A registration sent again with `existing_person_id` (after a 409, the candidate is this person): nobody
+    is registered and nothing of the body is applied; the person's history notes the re-registration (which
+    fields it stated otherwise, not their values) and the existing record is the answer. The person must be a
+    live one of the body's municipality (else 422 naming existing_person_id); merged away: 409 naming the
+    survivor."""
+    municipality = data["municipality"]
+    if municipality not in served:
+        raise InvalidInput("municipality is not served by this instance",
+                           {"municipality": [f"this instance serves {', '.join(served)}"]})
+    if not caller.sees_municipality(municipality):
+        raise Forbidden("you may not register persons for this municipality")
+    person_id = str(data["existing_person_id"])
+    person = session.scalar(_PERSON_BY_ID, {"person_id": person_id, "towns": sorted(caller.municipalities)})
+    if person is None:  # missing, erased or another town's: all alike
+        raise InvalidInput("existing_person_id is not a registered person",
+                           {"existing_person_id": ["no such person"]})
+    refuse_merged(person)
+    if person.municipality != municipality:
+        raise InvalidInput("the existing person lives in another municipality",
+                           {"existing_person_id": [f"must be a person of {municipality}"]})
+    session.execute(insert(PersonChange.__table__), dict(
+        person_id=person.id, version=person.version, changed_at=datetime.now(timezone.utc),
+        changed_by=caller.sub, field=REGISTRATION_LINKED, old_value=None, new_value=_differing(person, data)))
+    return person
+
+
+def refuse_merged(person: Person) -> None:
+    """A record merged into another is read-only: 409 naming the survivor."""
+    if person.merged_into:
+        raise Conflict(f"person {person.id} was merged into {person.merged_into} and is read-only: "
+                       f"use {person.merged_into}")
 
 
 # consents (GDPR Art. 6/7/9) ----------------------------------------------------------------------------------
 
-_PERSON_TOWN = select(Person.municipality).where(Person.id == bindparam("person_id"),
+_PERSON_TOWN = select(Person.municipality, Person.merged_into).where(Person.id == bindparam("person_id"),
                                                  Person.municipality.in_(bindparam("towns", expanding=True)),
                                                  Person.erased_at.is_(None))
 _CONSENT_COLUMNS = (Consent.id, Consent.person_id, Consent.purpose, Consent.granted_at, Consent.basis,
                     Consent.recorded_by, Consent.withdrawn_at, Consent.withdrawn_by)
 
 
-def _town_of(connection: Connection, person_id: str, caller: Caller) -> str:
-    """The person's municipality; a person of another town answers exactly like a missing one."""
-    town = connection.scalar(_PERSON_TOWN, {"person_id": str(person_id), "towns": sorted(caller.municipalities)})
-    if town is None:
+def _town_of(connection: Connection, person_id: str, caller: Caller, *, writing: bool = False) -> str:
+    """The person's municipality; a person of another town answers exactly like a missing one. Writing to a
+    record merged into another is refused (409 naming the survivor)."""
+    row = connection.execute(_PERSON_TOWN, {"person_id": str(person_id),
+                                            "towns": sorted(caller.municipalities)}).first()
+    if row is None:
         raise person_not_found(person_id)
-    return town
+    if writing and row.merged_into:
+        raise Conflict(f"person {person_id} was merged into {row.merged_into} and is read-only: "
+                       f"use {row.merged_into}")
+    return row.municipality
 
 
 def consent_record(connection: Connection, consent_id, person_id: str, caller: Caller,
@@ -148,7 +221,7 @@ def consent_record(connection: Connection, consent_id, person_id: str, caller: C
 
 def grant_consent(connection: Connection, person_id: str, data: dict, caller: Caller) -> dict:
     """Record that the person granted (or granted again) one purpose. Earlier records stay as the history."""
-    municipality = _town_of(connection, person_id, caller)
+    municipality = _town_of(connection, person_id, caller, writing=True)
     consent = dict(person_id=str(person_id), purpose=data["purpose"], granted_at=data["granted_at"],
                    basis=data["basis"], recorded_by=caller.sub, withdrawn_at=None, withdrawn_by=None)
     consent_id = connection.execute(insert(Consent.__table__), consent).inserted_primary_key[0]
@@ -158,7 +231,7 @@ def grant_consent(connection: Connection, person_id: str, data: dict, caller: Ca
 def withdraw_consent(connection: Connection, person_id: str, purpose: str, caller: Caller) -> dict:
     """Withdraw a granted purpose at once (every record of it still in force). One UPDATE decides, so of two
     concurrent withdrawals only one succeeds and announces it. Refused (422) when the purpose is not granted."""
-    municipality = _town_of(connection, person_id, caller)
+    municipality = _town_of(connection, person_id, caller, writing=True)
     now = datetime.now(timezone.utc)
     withdrawn = connection.execute(
         update(Consent.__table__)
@@ -191,10 +264,6 @@ NON_PERSONAL_FIELDS = PERSON_NON_PERSONAL_FIELDS
 _LATIN_OF = {"given_name": "given_name_latin", "family_name": "family_name_latin"}
 _UPDATABLE = frozenset(c.name for c in Person.__table__.columns) - {
     "id", "created_at", "created_by", "version", "merged_into", "erased_at", *_LATIN_OF.values()}
-# a rectifiable person: of the caller's towns, neither erased nor merged away
-_LIVE_PERSON = select(Person).where(Person.id == bindparam("person_id"),
-                                    Person.municipality.in_(bindparam("towns", expanding=True)),
-                                    Person.erased_at.is_(None), Person.merged_into.is_(None))
 
 
 def _json_value(value):
@@ -214,9 +283,10 @@ def update_person(session: Session, person_id: str, changes: dict, caller: Calle
     unknown = sorted(set(changes) - _UPDATABLE)
     if unknown:
         raise InvalidInput("body is invalid", {name: ["this field cannot be changed here"] for name in unknown})
-    person = session.scalar(_LIVE_PERSON, {"person_id": str(person_id), "towns": sorted(caller.municipalities)})
+    person = session.scalar(_PERSON_BY_ID, {"person_id": str(person_id), "towns": sorted(caller.municipalities)})
     if person is None:
         raise person_not_found(person_id)
+    refuse_merged(person)
     if person.version != expected_version:
         raise PreconditionFailed(f"person {person_id} changed meanwhile (version {person.version})")
     if "municipality" in changes and changes["municipality"] != person.municipality:
@@ -226,10 +296,19 @@ def update_person(session: Session, person_id: str, changes: dict, caller: Calle
                                {"municipality": [f"this instance serves {', '.join(served)}"]})
         if not caller.sees_municipality(town):
             raise Forbidden("you may not move persons to this municipality")
-    birth = changes.get("birth_date", person.birth_date)
-    if changes.get("arrival_date", person.arrival_date) < birth:
-        field = "arrival_date" if "arrival_date" in changes else "birth_date"
-        raise InvalidInput("body is invalid", {field: ["arrival_date must not lie before birth_date"]})
+    given = set(changes)
+    changes = dict(changes)
+    # the day or the year alone: a day brings its year; a year alone means the day is not known
+    if "birth_date" in changes:
+        changes["birth_year"] = changes["birth_date"].year
+    elif "birth_year" in changes:
+        changes["birth_date"] = None
+    birth_date, birth_year = changes.get("birth_date", person.birth_date), changes.get("birth_year", person.birth_year)
+    arrival = changes.get("arrival_date", person.arrival_date)
+    if (arrival < birth_date) if birth_date else (birth_year is not None and arrival.year < birth_year):
+        field = "arrival_date" if "arrival_date" in given else ("birth_date" if "birth_date" in given
+                                                                 else "birth_year")
+        raise InvalidInput("body is invalid", {field: ["arrival_date must not lie before the birth"]})
     changed = [name for name, value in changes.items() if _json_value(getattr(person, name)) != _json_value(value)]
     if not changed:
         return person, []
@@ -308,9 +387,12 @@ def _cursor_score(value) -> float:
 
 
 def search_persons(session: Session, caller: Caller, *, q: str | None = None, birth_date=None,
-                   municipality: str | None = None, limit: int = 20, cursor: str | None = None):
+                   birth_year: int | None = None, municipality: str | None = None, limit: int = 20,
+                   cursor: str | None = None):
     """Persons of the caller's towns (neither erased nor merged) whose name matches `q`, tolerant of
-    transliteration and typos, and/or born on `birth_date`; best first, then by id. Returns (persons, cursor).
+    transliteration and typos, and/or born on `birth_date` (or in `birth_year`); best first, then by id.
+    Returns (persons, cursor). A search by a full date also finds the persons known by that year only: their
+    score is halved, so they follow every person born on the day.
 
     `q` is transliterated (matching.latin) and compared with the stored Latin forms: SQL narrows to persons with
     a name word starting with the first letter of a query word (at most SEARCH_CANDIDATES rows, by id), Python
@@ -318,10 +400,13 @@ def search_persons(session: Session, caller: Caller, *, q: str | None = None, bi
     Limits: a typo in the first letter is not found; with more candidates than the cap, narrow by birth_date or
     municipality."""
     towns = sorted(caller.municipalities if municipality is None else caller.municipalities & {municipality})
-    query = select(Person.id, Person.given_name_latin, Person.family_name_latin).where(
+    query = select(Person.id, Person.given_name_latin, Person.family_name_latin, Person.birth_date).where(
         Person.municipality.in_(towns), Person.erased_at.is_(None), Person.merged_into.is_(None))
-    if birth_date is not None:
-        query = query.where(Person.birth_date == birth_date)
+    if birth_date is not None:  # persons known by the year only may be this person too
+        query = query.where(or_(Person.birth_date == birth_date,
+                                and_(Person.birth_date.is_(None), Person.birth_year == birth_date.year)))
+    if birth_year is not None:
+        query = query.where(Person.birth_year == birth_year)
     latin_q = matching.latin(q) if q else ""
     words = latin_q.split()[:5]
     if q and not words:
@@ -336,6 +421,9 @@ def search_persons(session: Session, caller: Caller, *, q: str | None = None, bi
         ranked = [hit for hit in ranked if hit[0] >= SEARCH_MIN_SCORE]
     else:
         ranked = [(1.0, row["id"]) for row in rows]
+    if birth_date is not None:
+        year_only = {row["id"] for row in rows if row["birth_date"] is None}
+        ranked = [(round(score / 2, 4) if pid in year_only else score, pid) for score, pid in ranked]
     ranked.sort(key=lambda hit: (-hit[0], hit[1]))
     if cursor:
         after_score, after_id = decode_typed_cursor(cursor, _cursor_score, cursor_uuid)

@@ -2,8 +2,8 @@
 
 Erasure keeps a tombstone of the person's row: `id`, `municipality`, `erased_at` (and the staff metadata
 `created_at`, `created_by`, `version`, `merged_into`, which describe the record, not the person). Every other
-column is emptied: NULL where the column allows it, else a neutral placeholder (names and `residence_status`
-"", `birth_date` and `arrival_date` 1900-01-01, `languages` []). Consents, history rows and household
+column is emptied: NULL where the column allows it (`birth_date`, `birth_year` too), else a neutral placeholder
+(names and `residence_status` "", `arrival_date` 1900-01-01, `languages` []). Consents, history rows and household
 memberships of the person are deleted, as are the outbox rows, idempotency keys and dead-letter records naming
 the person (`services/shared/erasure.py`); `person_erased` is written to the outbox in the same transaction.
 """

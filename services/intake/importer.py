@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,8 +26,9 @@ from . import domain
 from .schemas import RegisterPersonSchema
 
 #: the columns of the CSV (a header line names them; order does not matter). `languages`: ISO 639-1 codes
-#: separated by `;`. `consent_case_management`: when the case management consent was granted (ISO 8601);
-#: `consent_basis`: on what basis it was recorded (signed_form, oral_with_interpreter, ...).
+#: separated by `;`. `birth_date`: YYYY-MM-DD, or YYYY alone when only the year is known. `residence_status`: a
+#: code of services/shared/events.py RESIDENCE_STATUSES (docs/glossary.md). `consent_case_management`: when the
+#: case management consent was granted (ISO 8601); `consent_basis`: on what basis it was recorded (signed_form, oral_with_interpreter, ...).
 COLUMNS = ("given_name", "family_name", "birth_date", "municipality", "arrival_date", "residence_status",
            "languages", "consent_case_management", "consent_basis")
 OPERATION = "import_persons"
@@ -45,6 +47,8 @@ class ImportSummary:
 def row_body(row: dict) -> dict:
     """A CSV row as the registration body the API takes."""
     body = {name: (row.get(name) or "").strip() for name in COLUMNS[:6]}
+    if re.fullmatch(r"[0-9]{4}", body["birth_date"]):  # the year only
+        body["birth_year"] = int(body.pop("birth_date"))
     body["languages"] = [code.strip() for code in (row.get("languages") or "").split(";") if code.strip()]
     granted = (row.get("consent_case_management") or "").strip()
     basis = (row.get("consent_basis") or "").strip()

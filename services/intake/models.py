@@ -20,6 +20,8 @@ class Person(Base):
     """A newly arrived person (Neuzugewanderte/r). Holds personal data: read only through audited routes."""
 
     __tablename__ = "persons"
+    # the duplicate check's second look: persons known by the year only (birth_year = ? AND birth_date IS NULL)
+    __table_args__ = (Index("ix_persons_birth_year_date", "birth_year", "birth_date"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     municipality: Mapped[str] = mapped_column(String(8), index=True)
@@ -28,7 +30,10 @@ class Person(Base):
     # a normalised Latin transliteration of each name, for the duplicate check and search (services/intake)
     given_name_latin: Mapped[str | None] = mapped_column(String(200), nullable=True)
     family_name_latin: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    birth_date: Mapped[date] = mapped_column(Date, index=True)
+    # born on a known day (birth_date and its year), or in a known year only (birth_date NULL): many arrive
+    # with papers that give the year alone. birth_year is set for every live person (erasure empties it)
+    birth_date: Mapped[date | None] = mapped_column(Date, index=True, nullable=True)
+    birth_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
     arrival_date: Mapped[date] = mapped_column(Date)
     residence_status: Mapped[str] = mapped_column(String(40))
     languages: Mapped[list] = mapped_column(JSON)

@@ -79,7 +79,10 @@ class RegisterPersonSchema(Schema):
 
     given_name = CleanText(**name_field)
     family_name = CleanText(**name_field)
-    birth_date = fields.Date(required=True)
+    birth_date = fields.Date(metadata={"description": "YYYY-MM-DD; or send birth_year instead when only the year "
+                                                     "is known (exactly one of the two)"})
+    birth_year = fields.Integer(strict=True, metadata={"description": "the year of birth, when the day is not "
+                                                                      "known (instead of birth_date)"})
     municipality = ags_field(required=True, metadata={"description": "AGS code of the municipality (Kommune)"})
     arrival_date = fields.Date(required=True)
     residence_status = fields.String(required=True, validate=validate.OneOf(RESIDENCE_STATUSES))
@@ -90,6 +93,9 @@ class RegisterPersonSchema(Schema):
     confirmed_new = fields.Boolean(load_default=False, truthy={True}, falsy={False}, metadata={
         "description": "send true after a 409 whose candidates are not this person: registers a new person "
                        "although likely duplicates exist"})
+    existing_person_id = CanonicalUUID(metadata={
+        "description": "send a candidate's id after a 409 when the candidate is this person: registers nobody, "
+                       "answers 200 with the existing record and notes the re-registration in its history"})
     # the rest of the record, all optional; personal data: never in events
     sex = fields.String(validate=validate.OneOf(SEXES))
     nationalities = fields.List(
@@ -135,6 +141,26 @@ class RegisterPersonSchema(Schema):
         if not date(1900, 1, 1) <= value <= date.today():
             raise ValidationError("must lie between 1900-01-01 and today")
 
+    @validates("birth_year")
+    def _birth_year(self, value, **_):
+        if not 1900 <= value <= date.today().year:
+            raise ValidationError(f"must lie between 1900 and {date.today().year}")
+
+    @validates_schema
+    def _link_or_new(self, data, **_):
+        if data.get("existing_person_id") and data.get("confirmed_new"):
+            raise ValidationError("send existing_person_id (this is that person) or confirmed_new (a new "
+                                  "person), not both", field_name="existing_person_id")
+
+    @validates_schema
+    def _birth_date_or_year(self, data, partial=None, **_):
+        """Exactly one: the day, or the year alone. A rectification (partial) may send neither."""
+        if "birth_date" in data and "birth_year" in data:
+            raise ValidationError("send birth_date or birth_year, not both", field_name="birth_year")
+        if "birth_date" not in data and "birth_year" not in data and not (partial or self.partial):
+            raise ValidationError("send birth_date (YYYY-MM-DD) or, when only the year is known, birth_year",
+                                  field_name="birth_date")
+
     @validates("arrival_date")
     def _arrival_date(self, value, **_):
         if value > date.today():
@@ -144,13 +170,16 @@ class RegisterPersonSchema(Schema):
     def _arrival_after_birth(self, data, **_):
         if "birth_date" in data and "arrival_date" in data and data["arrival_date"] < data["birth_date"]:
             raise ValidationError("must not lie before birth_date", field_name="arrival_date")
+        if "birth_year" in data and "arrival_date" in data and data["arrival_date"].year < data["birth_year"]:
+            raise ValidationError("must not lie before birth_year", field_name="arrival_date")
 
 
 class PersonSchema(Schema):
     id = fields.UUID()
     given_name = fields.String()
     family_name = fields.String()
-    birth_date = fields.Date()
+    birth_date = fields.Date(allow_none=True, metadata={"description": "null when only the year is known"})
+    birth_year = fields.Integer(allow_none=True)
     municipality = fields.String()
     arrival_date = fields.Date()
     residence_status = fields.String()
@@ -170,6 +199,8 @@ class PersonSchema(Schema):
     preferred_channel = fields.String(allow_none=True)
     interpreter_needed = fields.Boolean(allow_none=True)
     residence_valid_until = fields.Date(allow_none=True)
+    merged_into = fields.String(allow_none=True, metadata={
+        "description": "set when this record was merged into another (the survivor): it is read-only then"})
 
 
 def _address_of(person) -> dict | None:
@@ -208,7 +239,7 @@ class UpdatePersonSchema(RegisterPersonSchema):
 
     class Meta:
         unknown = RAISE
-        exclude = ("consents", "confirmed_new")
+        exclude = ("consents", "confirmed_new", "existing_person_id")
 
     def __init__(self, **kwargs):
         kwargs.setdefault("partial", True)
@@ -241,13 +272,18 @@ class PersonSearchQuerySchema(PageQuerySchema):
     q = CleanText(load_default=None, validate=validate.Length(min=2, max=100),
                   metadata={"description": "a name or part of one, in any script; tolerant of transliteration "
                                            "and typos"})
-    birth_date = fields.Date(load_default=None)
+    birth_date = fields.Date(load_default=None, metadata={
+        "description": "also finds persons of whom only the year is known, that year's, ranked lower"})
+    birth_year = fields.Integer(load_default=None, validate=validate.Range(min=1900, max=2199), metadata={
+        "description": "persons born that year (full dates and year-only)"})
     municipality = ags_field(load_default=None)
 
     @validates_schema
     def _something_to_search_for(self, data, **_):
-        if not data.get("q") and not data.get("birth_date"):
-            raise ValidationError("search by q (a name) or birth_date", field_name="q")
+        if not data.get("q") and not data.get("birth_date") and not data.get("birth_year"):
+            raise ValidationError("search by q (a name), birth_date or birth_year", field_name="q")
+        if data.get("birth_date") and data.get("birth_year"):
+            raise ValidationError("search by birth_date or birth_year, not both", field_name="birth_year")
 
 
 class PersonSearchPageSchema(Schema):
@@ -297,3 +333,30 @@ class HouseholdMembershipSchema(Schema):
 
 class HouseholdIdSchema(Schema):
     household_id = CanonicalUUID(required=True)
+
+
+# merging two records of one person ---------------------------------------------------------------------------
+
+class MergePersonSchema(Schema):
+    """Merge the record of the path into `into` (the survivor)."""
+
+    class Meta:
+        unknown = RAISE
+
+    into = CanonicalUUID(required=True, metadata={
+        "description": "the survivor: a live person of the same municipality; the record of the path is merged "
+                       "into it and becomes read-only"})
+
+
+class PersonMergeSchema(Schema):
+    """What a merge did: the merged-away record, the survivor, and what moved to it."""
+
+    person_id = fields.String()
+    into_person_id = fields.String()
+    municipality = fields.String()
+    merged_at = utc_datetime()
+    filled = fields.List(fields.String(), metadata={"description": "fields of the survivor filled from the "
+                                                                   "merged record (they were empty)"})
+    consents_moved = fields.List(fields.String(), metadata={"description": "purposes whose records moved"})
+    household_moved = fields.Boolean()
+    survivor = fields.Nested(PersonSchema)

@@ -12,11 +12,11 @@ from services.shared.rpc import RpcProxy, rpc
 from services.shared.schemas import PageQuerySchema, load_or_raise, schema
 from services.shared.service import ServiceBase
 
-from . import domain, erasure, households
+from . import domain, erasure, households, merge
 from .models import metadata
-from .schemas import (ConsentPathSchema, ConsentRecordSchema, ConsentSchema, PersonHistoryPageSchema, PersonIdSchema,
-                      PersonSchema, PersonSearchPageSchema, PersonSearchQuerySchema, RegisterPersonSchema,
-                      UpdatePersonSchema)
+from .schemas import (ConsentPathSchema, ConsentRecordSchema, ConsentSchema, MergePersonSchema, PersonHistoryPageSchema,
+                      PersonIdSchema, PersonMergeSchema, PersonSchema, PersonSearchPageSchema,
+                      PersonSearchQuerySchema, RegisterPersonSchema, UpdatePersonSchema)
 from .schemas import (CreateHouseholdSchema, HouseholdIdSchema, HouseholdMemberSchema, HouseholdMembershipSchema,
                       HouseholdSchema)
 
@@ -31,8 +31,13 @@ class IntakeService(ServiceBase):
 
     @rpc
     def register_person(self, data):
+        """Register a new person (announced as `person_registered`). With `existing_person_id` (after a 409, the
+        candidate is this person) nobody is registered: the existing record is the answer (domain.
+        link_registration)."""
         caller = self.caller.require(Permission.PERSON_CREATE)
         payload = load_or_raise(schema(RegisterPersonSchema), data)
+        if payload.get("existing_person_id"):
+            return self._link_registration(caller, data, payload)
         with self.db.transaction() as uow:
             earlier = uow.idempotent("register_person", caller.sub, data)
             if earlier is not None:  # a retry of a registration that did commit: answer it again
@@ -40,6 +45,15 @@ class IntakeService(ServiceBase):
             person = domain.register_person(uow.connection, payload, caller, self.settings.municipalities)
             uow.remember(person["id"])
             uow.emit("person_registered", person["municipality"], domain.person_registered(person))
+            return schema(PersonSchema).dump(person)
+
+    def _link_registration(self, caller, data, payload):
+        with self.db.transaction() as uow:
+            earlier = uow.idempotent("link_registration", caller.sub, data)
+            if earlier is not None:
+                return schema(PersonSchema).dump(domain.get_person(uow.session, earlier, caller))
+            person = domain.link_registration(uow.session, payload, caller, self.settings.municipalities)
+            uow.remember(person.id)
             return schema(PersonSchema).dump(person)
 
     @rpc
@@ -84,6 +98,23 @@ class IntakeService(ServiceBase):
         with self.db.transaction() as uow:
             persons, next_cursor = domain.search_persons(uow.session, caller, **params)
             return schema(PersonSearchPageSchema).dump({"items": persons, "next_cursor": next_cursor})
+
+    @rpc
+    def merge_person(self, person_id, data, expected_version=None):
+        """Merge the record `person_id` into `data["into"]` (services/intake/merge.py): the record becomes
+        read-only, the survivor gains what it lacked; announced as `person_merged` (casework moves the case)."""
+        caller = self.caller.require(Permission.PERSON_MERGE)
+        query = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
+        payload = load_or_raise(schema(MergePersonSchema), data)
+        with self.db.transaction() as uow:
+            earlier = uow.idempotent("merge_person", caller.sub, {"person_id": person_id, **data})
+            if earlier is not None:  # a retry of a merge that did commit: answer it again
+                return schema(PersonMergeSchema).dump(merge.merge_view(uow.session, earlier, caller))
+            done = merge.merge_person(uow.session, query["person_id"], payload["into"], caller,
+                                      None if expected_version is None else int(expected_version))
+            uow.remember(done["person_id"])
+            uow.emit("person_merged", done["municipality"], merge.person_merged(done))
+            return schema(PersonMergeSchema).dump(done)
 
     @rpc
     def grant_consent(self, person_id, data):
@@ -212,3 +243,52 @@ class IntakeService(ServiceBase):
         """The case visibility rule lives in casework: ask it."""
         page = self._ask_casework(lambda: self.casework.list_cases({"person_id": str(person_id), "limit": 1}))
         return bool(page["items"])
+
+    # for referrals ---------------------------------------------------------------------------------------------
+    # (services/intake/referral_facts.py; owned by the referrals work)
+
+    referrals = RpcProxy("referrals")  # may this provider read the person's contact? (an open referral of it)
+
+    @rpc
+    def referral_facts(self, person_id):
+        """Matching's and a referral's facts of a person of the caller's towns, and whether referral_sharing
+        consent is in force: {person_id, municipality, residence_status, birth_year, languages,
+        interpreter_needed, referral_sharing}."""
+        from . import referral_facts
+
+        caller = self.caller.current()
+        if not (caller.may(Permission.REFERRAL_WRITE) or caller.may(Permission.REFERRAL_READ)):
+            caller.require(Permission.REFERRAL_READ)
+        query = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
+        with self.db.transaction() as uow:
+            return schema(referral_facts.ReferralFactsSchema).dump(
+                referral_facts.referral_facts(uow.connection, query["person_id"], caller))
+
+    @rpc
+    def partner_contact(self, person_id):
+        """The contact data a provider may read for its open referral of the person, while referral_sharing is
+        granted (else 409). Referrals is asked (with the partner's token) whether the provider has such a
+        referral: 404 otherwise, like a missing person."""
+        from . import referral_facts
+
+        caller = self.caller.require(Permission.REFERRAL_READ_OWN)
+        query = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
+        try:
+            with eventlet.Timeout(self.settings.rpc_timeout * 0.6):
+                refers = self.referrals.provider_refers(str(query["person_id"]))
+        except eventlet.Timeout:
+            raise Unavailable("referrals did not answer in time; try again") from None
+        if not refers or not caller.provider_id:
+            raise domain.person_not_found(query["person_id"])
+        with self.db.transaction() as uow:
+            return schema(referral_facts.PartnerContactSchema).dump(
+                referral_facts.partner_contact(uow.connection, query["person_id"]))
+
+    @subscribe("referrals", "erasure_confirmed")
+    def record_referrals_erasure_confirmation(self, envelope):
+        with self.db.transaction() as uow:
+            if not uow.claim("intake.record_referrals_erasure_confirmation", envelope["event_id"]):
+                return None
+            payload = envelope["payload"]
+            done = erasure.confirm_erasure(uow.connection, str(payload["erasure_id"]), payload["service"])
+            return done and done["status"]

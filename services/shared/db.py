@@ -171,6 +171,19 @@ class UnitOfWork:
         self.emitted.append(envelope)
         return envelope
 
+    def emit_to(self, exchange: str, routing_key: str, producer: str, event_type: str, municipality: str,
+                payload: dict, *, schema_version: int = 1) -> dict:
+        """Like `emit`, to another exchange with a given routing key (e.g. the partners' topic exchange): the
+        envelope is validated against the catalogue entry (producer, event_type, schema_version)."""
+        envelope = build_envelope(producer, event_type, municipality, payload,
+                                  schema_version=schema_version, request_id=self.request_id)
+        self.connection.execute(_insert_statement(self.outbox), {
+            "event_id": envelope["event_id"], "exchange": exchange, "routing_key": routing_key,
+            "body": envelope, "created_at": utcnow(), "attempts": 0,
+        })
+        self.emitted.append(envelope)
+        return envelope
+
     def claim(self, consumer: str, event_id) -> bool:
         """Mark an event as processed by `consumer`; False if it already was (a redelivery: do nothing).
 

@@ -26,7 +26,7 @@ CASE_STATUSES = ("intake", "assessment", "planning", "implementation", "monitori
 LIFE_AREAS = ("language", "education", "work", "housing", "health", "residence", "family", "income",
               "participation")
 NEED_LEVELS = ("none", "low", "medium", "high", "urgent")
-CASE_OUTCOMES = ("goals_reached", "handed_over", "moved_away", "unreachable", "declined_support",
+CASE_OUTCOMES = ("goals_reached", "handed_over", "moved_away", "unreachable", "declined",
                  "consent_withdrawn", "other")
 CONTACT_CHANNELS = ("in_person", "phone", "video", "home_visit")
 EMPLOYERS = ("district", "municipality")
@@ -135,7 +135,7 @@ class PersonUpdatedV1(PayloadSchema):
 
 
 #: the services that hold data of a person and confirm its erasure (`erasure_confirmed`)
-ERASING_SERVICES = ("casework",)
+ERASING_SERVICES = ("casework", "referrals")
 
 
 class PersonErasedV1(PayloadSchema):
@@ -144,6 +144,16 @@ class PersonErasedV1(PayloadSchema):
     person_id = fields.UUID(required=True)
     municipality = ags_field(required=True)
     erasure_id = fields.UUID(required=True)
+
+
+class PersonMergedV1(PayloadSchema):
+    """Two records were one person: `person_id` was merged into `into_person_id` (the survivor) and is read-only
+    now. Consumers move what they keep of `person_id` to the survivor (casework: the case)."""
+
+    person_id = fields.UUID(required=True)
+    into_person_id = fields.UUID(required=True)
+    municipality = ags_field(required=True)
+    merged_at = utc_datetime(required=True)
 
 
 class ErasureConfirmedV1(PayloadSchema):
@@ -238,6 +248,7 @@ class ReferralEventV1(PayloadSchema):
     person_id = fields.UUID(required=True)
     municipality = ags_field(required=True)
     offer_id = fields.UUID(required=True)
+    goal_id = fields.UUID(load_default=None, allow_none=True)  # the case plan's goal the referral serves
     provider_id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID_RE))
     area = fields.String(required=True, validate=validate.OneOf(LIFE_AREAS))
     status = fields.String(required=True, validate=validate.OneOf(REFERRAL_STATUSES))
@@ -250,6 +261,38 @@ class ReferralEventV1(PayloadSchema):
 REFERRAL_EVENTS = tuple(f"referral_{status}" for status in REFERRAL_STATUSES)
 
 
+# partners: what a provider's own subscription receives (topic exchange `kim.partners`) ------------------------
+
+#: the topic exchange of partner events; routing key `referral.<status>.<provider_id>`
+PARTNER_EXCHANGE = "kim.partners"
+#: the statuses a provider hears of (a draft is the case manager's, not yet the partner's)
+PARTNER_STATUSES = tuple(s for s in REFERRAL_STATUSES if s != "draft")
+PARTNER_EVENTS = tuple(f"referral_{status}" for status in PARTNER_STATUSES)
+
+
+class PartnerReferralEventV1(PayloadSchema):
+    """A referral to the provider changed. No person id, no case id, no personal data: the provider reads the
+    contact data the consent allows through the audited `GET /v1/partner/referrals/{id}`."""
+
+    referral_id = fields.UUID(required=True)
+    offer_id = fields.UUID(required=True)
+    provider_id = fields.String(required=True, validate=validate.Regexp(PROVIDER_ID_RE))
+    area = fields.String(required=True, validate=validate.OneOf(LIFE_AREAS))
+    status = fields.String(required=True, validate=validate.OneOf(PARTNER_STATUSES))
+    previous_status = fields.String(required=True, allow_none=True, validate=validate.OneOf(REFERRAL_STATUSES))
+    occurred_at = utc_datetime(required=True)
+    sent_at = utc_datetime(required=True, allow_none=True)
+    answer_due = fields.Date(required=True, allow_none=True)  # when an unanswered referral expires
+    languages = fields.List(language_code, required=True)
+    interpreter_needed = fields.Boolean(required=True)
+    decline_reason = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(DECLINE_REASONS))
+    outcome = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(REFERRAL_OUTCOMES))
+
+
+def partner_routing_key(status: str, provider_id: str) -> str:
+    return f"referral.{status}.{provider_id}"
+
+
 #: (producer, event_type, schema_version) -> payload schema. The producer is the nameko service whose
 #: `<producer>.events` exchange carries the event.
 CATALOGUE: dict[tuple[str, str, int], type[PayloadSchema]] = {
@@ -258,6 +301,7 @@ CATALOGUE: dict[tuple[str, str, int], type[PayloadSchema]] = {
     ("intake", "consent_withdrawn", 1): ConsentWithdrawnV1,
     ("intake", "person_updated", 1): PersonUpdatedV1,
     ("intake", "person_erased", 1): PersonErasedV1,
+    ("intake", "person_merged", 1): PersonMergedV1,
     ("casework", "case_opened", 1): CaseOpenedV1,
     ("casework", "case_assigned", 1): CaseAssignedV1,
     ("casework", "erasure_confirmed", 1): ErasureConfirmedV1,
@@ -271,6 +315,7 @@ CATALOGUE: dict[tuple[str, str, int], type[PayloadSchema]] = {
     ("casework", "case_manager_saved", 1): CaseManagerSavedV1,
     **{("referrals", event, 1): ReferralEventV1 for event in REFERRAL_EVENTS},
     ("referrals", "erasure_confirmed", 1): ErasureConfirmedV1,
+    **{("partners", event, 1): PartnerReferralEventV1 for event in PARTNER_EVENTS},
 }
 
 

@@ -29,6 +29,14 @@ COALESCE_SECONDS = 0.005
 MAX_UNROUTABLE_ATTEMPTS = 8
 UNROUTED_EXCHANGE = Exchange("kim.unrouted", type="fanout", durable=True)
 UNROUTED_QUEUE = Queue("kim.unrouted", exchange=UNROUTED_EXCHANGE, durable=True)
+#: exchanges besides the services' `<service>.events` an outbox row may name (`UnitOfWork.emit_to`)
+TOPIC_EXCHANGES = {"kim.partners": Exchange("kim.partners", type="topic", durable=True)}
+
+
+def _exchange(name: str):
+    if name in TOPIC_EXCHANGES:
+        return TOPIC_EXCHANGES[name]
+    return get_event_exchange(name[: -len(".events")], {})
 
 
 class OutboxRelay:
@@ -107,7 +115,7 @@ class OutboxRelay:
         if not rows:
             return
         failures = self.publisher.publish_many([
-            (row.body, dict(exchange=get_event_exchange(row.exchange[: -len(".events")], {}),
+            (row.body, dict(exchange=_exchange(row.exchange),
                             routing_key=row.routing_key, mandatory=True, message_id=row.event_id,
                             headers={"kim.event_type": row.routing_key}))
             for row in rows])

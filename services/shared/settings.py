@@ -53,6 +53,20 @@ class Settings:
     quorum_queues: bool = False
     event_max_attempts: int = 5
     idempotency_hours: float = 24.0
+    analytics_min_cell: int = 5
+    no_contact_days: int = 30  # casework flags cases without contact for this long
+    oidc_issuer: str | None = None  # the web app signs in here (authorization code + PKCE)
+    oidc_client_id: str = "kim-app"
+    oidc_scopes: str = "openid profile"
+    dev_signin: bool = False  # `kim up` without an issuer: /app offers a development sign-in (never with one)
+    referral_expiry_days: float = 14.0  # referrals: an unanswered sent referral expires after this long
+    referral_expiry_check_seconds: float = 3600.0
+    rabbitmq_api: str = "http://127.0.0.1:15672"  # `kim partners add`: RabbitMQ's management API
+    rabbitmq_admin_user: str | None = None
+    rabbitmq_admin_password: str | None = None
+    cases_per_full_time: int = 60  # casework: a full-time case manager's capacity (pro rata for part-time)
+    full_time_hours: float = 39.0
+    case_reopen_days: int = 90  # casework: how long after closing a case may be reopened
     db_urls: Mapping[str, str] = field(default_factory=dict)
 
     def uses_data_dir(self, service: str) -> bool:
@@ -110,5 +124,19 @@ class Settings:
             quorum_queues=_flag(get("KIM_QUORUM_QUEUES", "false"), "KIM_QUORUM_QUEUES"),
             event_max_attempts=int(get("KIM_EVENT_MAX_ATTEMPTS", 5)),
             idempotency_hours=float(get("KIM_IDEMPOTENCY_HOURS", 24)),
+            analytics_min_cell=int(get("KIM_ANALYTICS_MIN_CELL", 5)),
+            no_contact_days=int(get("KIM_NO_CONTACT_DAYS", 30)),
+            oidc_issuer=get("KIM_OIDC_ISSUER"),
+            oidc_client_id=str(get("KIM_OIDC_CLIENT_ID", "kim-app")),
+            oidc_scopes=str(get("KIM_OIDC_SCOPES", "openid profile")),
+            dev_signin=_flag(get("KIM_DEV_SIGNIN", "false"), "KIM_DEV_SIGNIN"),
+            referral_expiry_days=float(get("KIM_REFERRAL_EXPIRY_DAYS", 14)),
+            referral_expiry_check_seconds=float(get("KIM_REFERRAL_EXPIRY_CHECK_SECONDS", 3600)),
+            rabbitmq_api=str(get("KIM_RABBITMQ_API", "http://127.0.0.1:15672")),
+            rabbitmq_admin_user=get("KIM_RABBITMQ_ADMIN_USER"),
+            rabbitmq_admin_password=get("KIM_RABBITMQ_ADMIN_PASSWORD"),
+            cases_per_full_time=int(get("KIM_CASES_PER_FULL_TIME", 60)),
+            full_time_hours=float(get("KIM_FULL_TIME_HOURS", 39)),
+            case_reopen_days=int(get("KIM_CASE_REOPEN_DAYS", 90)),
             db_urls=db_urls,
         )

@@ -42,19 +42,21 @@ def test_export_then_erase_everywhere(stack, http, auth):
     erased = http.delete(stack.url(f"/v1/persons/{person['id']}"), headers=dpo)
     assert erased.status_code == 202, erased.text
     request = erased.json()
-    assert request["status"] == "pending" and request["confirmations"] == {"casework": None}
+    assert request["status"] == "pending" and request["confirmations"] == {"casework": None, "referrals": None}
     assert erased.headers["Location"] == f"/v1/erasures/{request['erasure_id']}"
     assert http.get(stack.url(f"/v1/persons/{person['id']}"), headers=officer).status_code == 404
     assert http.delete(stack.url(f"/v1/persons/{person['id']}"), headers=dpo).status_code == 404
 
     done = poll(lambda: (lambda r: r if r["status"] == "completed" else None)(
         http.get(stack.url(erased.headers["Location"]), headers=dpo).json()), timeout=20)
-    assert done["confirmations"]["casework"] and done["completed_at"]
+    assert done["confirmations"]["casework"] and done["confirmations"]["referrals"] and done["completed_at"]
 
     intake = holders(stack, "intake", "Mariia", "Erasova", "1979-03-21", person["id"])
     casework = holders(stack, "casework", "Mariia", "Erasova", "1979-03-21", person["id"])
     assert intake == {"Mariia": [], "Erasova": [], "1979-03-21": [], person["id"]: ["erasure_requests", "persons"]}
     assert casework == {"Mariia": [], "Erasova": [], "1979-03-21": [], person["id"]: []}
+    referrals = holders(stack, "referrals", "Mariia", "Erasova", "1979-03-21", person["id"])
+    assert referrals == {"Mariia": [], "Erasova": [], "1979-03-21": [], person["id"]: []}
 
     # the gateway's audit log keeps the ids (accountability, Art. 5(2)): who exported and erased
     audit = http.get(stack.url("/v1/audit"), params={"person_id": person["id"]}, headers=dpo).json()["items"]

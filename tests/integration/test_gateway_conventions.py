@@ -5,7 +5,7 @@ import pytest
 
 from gateway.http import ROUTES
 from gateway.service import GatewayService
-from tests.conftest import person_body, poll
+from tests.conftest import LUEDENSCHEID, person_body, poll
 
 pytestmark = pytest.mark.integration
 
@@ -80,18 +80,19 @@ def test_cors_per_origin(gw, http):
 
 def test_etag_and_if_match_prevent_lost_updates(gw, http, auth):
     lead = auth("team_lead")
-    person = http.post(gw.url("/v1/persons"), json=person_body(), headers=lead).json()
-    case = poll(lambda: http.get(gw.url("/v1/cases"), params={"person_id": person["id"]},
-                                 headers=lead).json()["items"])[0]
-    url = gw.url(f"/v1/cases/{case['id']}")
+    created = http.post(gw.url("/v1/case-managers"), headers=lead, json={
+        "name": "Test CM", "username": "cm-1", "employer": "municipality", "hours_per_week": 39,
+        "coverage": [{"municipality": LUEDENSCHEID, "weekdays": ["mon"]}]})
+    assert created.status_code == 201, created.text
+    url = gw.url(created.headers["Location"])
     etag = http.get(url, headers=lead).headers["ETag"]
-    body = {"assigned_to": "cm-1", "team": "north"}
+    body = {"capacity": 40}
     assert http.patch(url, json=body, headers=lead).status_code == 428
     first = http.patch(url, json=body, headers={**lead, "If-Match": etag})
     assert first.status_code == 200 and first.headers["ETag"] == '"2"'
-    second = http.patch(url, json={"assigned_to": "cm-2", "team": "north"}, headers={**lead, "If-Match": etag})
+    second = http.patch(url, json={"capacity": 30}, headers={**lead, "If-Match": etag})
     assert second.status_code == 412 and second.headers["Content-Type"] == "application/problem+json"
-    assert http.get(url, headers=lead).json()["assigned_to"] == "cm-1"
+    assert http.get(url, headers=lead).json()["capacity"] == 40
     assert http.patch(url, json=body, headers={**lead, "If-Match": "garbage"}).status_code == 422
 
 

@@ -144,8 +144,12 @@ def test_names_with_control_or_format_characters_or_blank_answer_422(stack, http
 def test_a_case_manager_of_another_team_gets_404_on_the_person(stack, http, auth):
     lead = auth("team_lead", team="south")
     person, case = register_with_case(stack, http, lead)
-    assigned = http.patch(stack.url(f"/v1/cases/{case['id']}"), json={"assigned_to": "cm-south", "team": "south"},
-                          headers={**lead, "If-Match": '"1"'})
+    cm = http.post(stack.url("/v1/case-managers"), headers=lead, json={
+        "name": "CM South", "username": "cm-south", "employer": "municipality", "hours_per_week": 39,
+        "capacity": 0, "team": "south", "coverage": [{"municipality": LUEDENSCHEID, "weekdays": ["mon"]}]})
+    assert cm.status_code == 201, cm.text
+    assigned = http.post(stack.url(f"/v1/cases/{case['id']}/assignment"), headers=lead,
+                         json={"case_manager_id": cm.json()["id"], "reason": "south team"})
     assert assigned.status_code == 200, assigned.text
 
     def person_status(headers, person_id=person["id"]):
@@ -172,6 +176,7 @@ def test_a_case_manager_of_another_team_gets_404_on_the_person(stack, http, auth
     assert person_status(auth("case_manager", [MEINERZHAGEN], sub="cm-south", team="south")).status_code == 404
 
     # unassigned again: the town's intake queue, which every case manager of the town may pick from
-    http.patch(stack.url(f"/v1/cases/{case['id']}"), json={"assigned_to": None, "team": None},
-               headers={**lead, "If-Match": '"2"'})
+    unassigned = http.post(stack.url(f"/v1/cases/{case['id']}/assignment"), headers=lead,
+                           json={"case_manager_id": None, "reason": "back to the queue"})
+    assert unassigned.status_code == 200, unassigned.text
     assert person_status(north).status_code == 200

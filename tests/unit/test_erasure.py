@@ -11,7 +11,9 @@ from sqlalchemy import inspect, select, text
 
 from services.casework.service import CaseworkService
 from services.intake.service import IntakeService
-from services.shared.db import WorkerDatabase
+from services.referrals import models as referrals_models
+from services.referrals.service import ReferralsService
+from services.shared.db import Transactions, WorkerDatabase, make_engine
 from services.shared.errors import Forbidden, NotFound, Unavailable
 from services.shared.events import build_envelope, load_envelope
 from tests.conftest import LUEDENSCHEID, MEINERZHAGEN, person_body
@@ -86,11 +88,12 @@ def test_export_answers_503_when_casework_is_silent(intake_tx, settings, registe
         service.export_person(person["id"])
 
 
-def test_erasure_erases_everywhere_and_completes_on_confirmation(intake_tx, casework_tx, settings, registered):
+def test_erasure_erases_everywhere_and_completes_on_confirmation(intake_tx, casework_tx, settings, registered,
+                                                                 sqlite_urls):
     person, case_id = registered
     dpo = intake(intake_tx, settings, role="data_protection_officer", sub="dpo-1")
     request = dpo.erase_person(person["id"])
-    assert request["status"] == "pending" and request["confirmations"] == {"casework": None}
+    assert request["status"] == "pending" and request["confirmations"] == {"casework": None, "referrals": None}
     with pytest.raises(NotFound):
         intake(intake_tx, settings, role="team_lead").get_person(person["id"])
     with pytest.raises(NotFound):
@@ -107,10 +110,20 @@ def test_erasure_erases_everywhere_and_completes_on_confirmation(intake_tx, case
     assert person["id"] not in dump_all(casework_tx)
 
     listener = intake(intake_tx, settings)
-    assert listener.record_erasure_confirmation(load_envelope(confirmed)) == "completed"
+    assert listener.record_erasure_confirmation(load_envelope(confirmed)) == "pending"  # referrals has not yet
     assert listener.record_erasure_confirmation(load_envelope(confirmed)) is None
+    assert dpo.get_erasure(request["erasure_id"])["status"] == "pending"
+
+    engine = make_engine(sqlite_urls["referrals"])  # the referrals service erases and confirms too
+    referrals_tx = Transactions(engine, "referrals", referrals_models.metadata)
+    assert worker_factory(ReferralsService, db=WorkerDatabase(referrals_tx)).erase_person_data(
+        load_envelope(erased)) == 0
+    (from_referrals,) = outbox(referrals_tx, "erasure_confirmed")
+    engine.dispose()
+    assert listener.record_referrals_erasure_confirmation(load_envelope(from_referrals)) == "completed"
     status = dpo.get_erasure(request["erasure_id"])
     assert status["status"] == "completed" and status["confirmations"]["casework"] and status["completed_at"]
+    assert status["confirmations"]["referrals"]
     everything = dump_all(intake_tx)
     assert "Olena" not in everything and "Testperson" not in everything and "1988-04-17" not in everything
     with intake_tx() as uow:

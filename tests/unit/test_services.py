@@ -15,8 +15,9 @@ from services.intake import models as intake_models
 from services.intake.service import IntakeService
 from services.shared import rpc as shared_rpc
 from services.shared.db import WorkerDatabase
-from services.shared.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed
+from services.shared.errors import Forbidden, InvalidInput, NotFound
 from services.shared.events import build_envelope, load_envelope
+from services.shared.settings import Settings
 from tests.conftest import KIERSPE, LUEDENSCHEID, MEINERZHAGEN, person_body
 from tests.unit.conftest import StubCaller
 
@@ -109,7 +110,16 @@ def registered(person_id=None, municipality=LUEDENSCHEID):
 
 
 def casework(tx, **caller):
-    return worker_factory(CaseworkService, db=WorkerDatabase(tx), caller=StubCaller(**caller))
+    return worker_factory(CaseworkService, db=WorkerDatabase(tx), caller=StubCaller(**caller),
+                          settings=Settings())
+
+
+def case_managers(lead, *names_and_teams):
+    """Case managers of Lüdenscheid without room (capacity 0): no automatic assignment, only by hand."""
+    return {name: lead.create_case_manager({
+        "name": name, "username": name, "employer": "municipality", "hours_per_week": 39, "capacity": 0,
+        "team": team, "coverage": [{"municipality": LUEDENSCHEID, "weekdays": ["mon"]}]})["id"]
+        for name, team in names_and_teams}
 
 
 def test_open_case_is_idempotent(casework_tx):
@@ -128,9 +138,10 @@ def test_open_case_is_idempotent(casework_tx):
 def test_case_manager_sees_own_team_and_unassigned_cases(casework_tx):
     lead = casework(casework_tx, role="team_lead", sub="lead")
     ids = [lead.open_case(registered()) for _ in range(4)]
-    lead.assign_case(ids[0], 1, {"assigned_to": "cm-1", "team": None})
-    lead.assign_case(ids[1], 1, {"assigned_to": "cm-2", "team": "north"})
-    lead.assign_case(ids[2], 1, {"assigned_to": "cm-3", "team": "south"})
+    cms = case_managers(lead, ("cm-1", None), ("cm-2", "north"), ("cm-3", "south"))
+    lead.assign_case(ids[0], {"case_manager_id": cms["cm-1"], "reason": "first"})
+    lead.assign_case(ids[1], {"case_manager_id": cms["cm-2"], "reason": "first"})
+    lead.assign_case(ids[2], {"case_manager_id": cms["cm-3"], "reason": "first"})
     # ids[3] stays unassigned
     seen = {c["id"] for c in casework(casework_tx, team="north").list_cases({"limit": 100})["items"]}
     assert seen == {ids[0], ids[1], ids[3]}
@@ -155,15 +166,17 @@ def test_list_cases_pages_with_a_cursor(casework_tx):
         service.list_cases({"cursor": "bm9wZQ"})
 
 
-def test_assign_case_needs_the_current_version(casework_tx):
+def test_assign_case_by_hand_needs_a_reason_and_a_team_lead(casework_tx):
     lead = casework(casework_tx, role="team_lead", sub="lead")
     case_id = lead.open_case(registered())
-    assert lead.assign_case(case_id, 1, {"assigned_to": "cm-1", "team": "north"})["version"] == 2
-    with pytest.raises(PreconditionFailed):
-        lead.assign_case(case_id, 1, {"assigned_to": "cm-2", "team": "north"})
+    cms = case_managers(lead, ("cm-1", "north"))
+    assert lead.assign_case(case_id, {"case_manager_id": cms["cm-1"], "reason": "speaks Arabic"})["version"] == 2
+    with pytest.raises(InvalidInput):
+        lead.assign_case(case_id, {"case_manager_id": cms["cm-1"]})
     with pytest.raises(Forbidden):
-        casework(casework_tx).assign_case(case_id, 2, {"assigned_to": "cm-1", "team": None})
-    assert [b["event_type"] for b in outbox_bodies(casework_tx)] == ["case_opened", "case_assigned"]
+        casework(casework_tx).assign_case(case_id, {"case_manager_id": None, "reason": "back"})
+    assert [b["event_type"] for b in outbox_bodies(casework_tx)] == ["case_opened", "case_manager_saved",
+                                                                     "case_reassigned"]
 
 
 def test_purge_keeps_recent_and_unsent_events(casework_tx):

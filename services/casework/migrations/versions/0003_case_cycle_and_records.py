@@ -47,6 +47,7 @@ def upgrade():
     op.create_table('case_assignments',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('case_id', sa.String(length=36), nullable=False),
+    sa.Column('case_manager_id', sa.String(length=36), nullable=True),
     sa.Column('assigned_to', sa.String(length=128), nullable=True),
     sa.Column('previous_assigned_to', sa.String(length=128), nullable=True),
     sa.Column('team', sa.String(length=64), nullable=True),
@@ -87,6 +88,7 @@ def upgrade():
     sa.Column('follow_up_on', sa.Date(), nullable=True),
     sa.Column('recorded_by', sa.String(length=128), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('contacts', schema=None) as batch_op:
@@ -113,7 +115,7 @@ def upgrade():
 
     op.create_table('teams',
     sa.Column('id', sa.String(length=64), nullable=False),
-    sa.Column('lead_id', sa.String(length=128), nullable=True),
+    sa.Column('lead_id', sa.String(length=36), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -150,28 +152,30 @@ def upgrade():
     sa.PrimaryKeyConstraint('assessment_id', 'area')
     )
     op.create_table('case_managers',
-    sa.Column('id', sa.String(length=128), nullable=False),
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('username', sa.String(length=128), nullable=False),
     sa.Column('display_name', sa.String(length=100), nullable=False),
     sa.Column('employer', sa.String(length=20), nullable=False),
     sa.Column('employer_municipality', sa.String(length=8), nullable=True),
     sa.Column('team_id', sa.String(length=64), nullable=True),
     sa.Column('languages', sa.JSON(), nullable=False),
-    sa.Column('hours_per_week', sa.Integer(), nullable=False),
+    sa.Column('hours_per_week', sa.Float(), nullable=False),
     sa.Column('capacity', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('username')
     )
     op.create_table('absences',
     sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('case_manager_id', sa.String(length=128), nullable=False),
+    sa.Column('case_manager_id', sa.String(length=36), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('starts_on', sa.Date(), nullable=False),
     sa.Column('ends_on', sa.Date(), nullable=False),
-    sa.Column('deputy_id', sa.String(length=128), nullable=True),
+    sa.Column('deputy_id', sa.String(length=36), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=128), nullable=False),
     sa.ForeignKeyConstraint(['case_manager_id'], ['case_managers.id'], ondelete='CASCADE'),
@@ -182,10 +186,10 @@ def upgrade():
 
     op.create_table('coverages',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('case_manager_id', sa.String(length=128), nullable=False),
+    sa.Column('case_manager_id', sa.String(length=36), nullable=False),
     sa.Column('municipality', sa.String(length=8), nullable=False),
     sa.Column('weekdays', sa.JSON(), nullable=False),
-    sa.Column('hours_per_week', sa.Integer(), nullable=False),
+    sa.Column('hours_per_week', sa.Float(), nullable=False),
     sa.ForeignKeyConstraint(['case_manager_id'], ['case_managers.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -201,11 +205,18 @@ def upgrade():
         batch_op.add_column(sa.Column('evaluation', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('last_contact_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('follow_up_on', sa.Date(), nullable=True))
+        batch_op.add_column(sa.Column('case_manager_id', sa.String(length=36), nullable=True))
+        batch_op.create_index('ix_cases_case_manager_status', ['case_manager_id', 'status', 'municipality'],
+                              unique=False)
+        batch_op.create_index('ix_cases_assigned_status', ['assigned_to', 'status'], unique=False)
 
 
 
 def downgrade():
     with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_index('ix_cases_assigned_status')
+        batch_op.drop_index('ix_cases_case_manager_status')
+        batch_op.drop_column('case_manager_id')
         batch_op.drop_column('follow_up_on')
         batch_op.drop_column('last_contact_at')
         batch_op.drop_column('evaluation')

@@ -1,0 +1,470 @@
+"""Projections: every consumed event is archived once (by event_id) and folded into the merged state of the
+entities it describes; each entity's state yields the counters it contributes to, and an event replaces the
+entity's old contributions by its new ones (a delta). So:
+
+- idempotent: a redelivered event finds its archive row and changes nothing;
+- order-tolerant: each fact keeps its own time and id (a resolution before its recording, a status change
+  before the case's opening), and the contributions are a function of the merged facts only, so any order of
+  the same events ends in the same counters;
+- replayable: `rebuild` empties entities and counters and folds the archive again, in any order, to the same
+  result.
+
+Counters (models.Counter) are spells `[start, end)` of ISO days ('9999-12-31' while open) or single days
+(`end` = '' or, for the duration histograms, the zero-padded number of days). Plain Python over a Core
+connection: no nameko here.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter as Tally
+from datetime import date, datetime, timezone
+from functools import cache, lru_cache
+
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from .models import ArchivedEvent, Counter, Entity
+
+OPEN = "9999-12-31"  # the end of a spell that lasts
+ARCHIVE = ArchivedEvent.__table__
+ENTITIES = Entity.__table__
+COUNTERS = Counter.__table__
+#: referral stages counted in the funnel, in funnel order
+FUNNEL = ("sent", "accepted", "declined", "in_progress", "completed", "cancelled", "expired")
+WAITS = (("sent_to_accepted", "sent", "accepted"), ("accepted_to_completed", "accepted", "completed"),
+         ("sent_to_completed", "sent", "completed"))
+
+
+def jsonable(envelope: dict) -> dict:
+    """A loaded envelope (UUIDs, dates, datetimes) as the JSON it was sent as."""
+    return json.loads(json.dumps(envelope, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o)))
+
+
+@lru_cache(maxsize=65536)
+def utc_day(timestamp: str) -> str:
+    """The UTC day of an ISO timestamp with an offset (events always carry one)."""
+    moment = datetime.fromisoformat(timestamp)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.date().isoformat()
+
+
+def days_between(start: str, end: str) -> int:
+    return (date.fromisoformat(end) - date.fromisoformat(start)).days
+
+
+def _key(ts: str, event_id: str) -> tuple:
+    """Sort facts by their UTC time, ties by event id: the same order whatever order they arrived in."""
+    return (_utc(ts), event_id)
+
+
+@lru_cache(maxsize=65536)
+def _utc(ts: str) -> datetime:
+    moment = datetime.fromisoformat(ts)
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+# the facts each event adds ----------------------------------------------------------------------------------
+
+def _case(env, p):
+    return [("case", p["case_id"], "", _merge_case)]
+
+
+def _merge_case(state: dict, env: dict) -> None:
+    p, eid, kind = env["payload"], env["event_id"], env["event_type"]
+    state.setdefault("timeline", {})
+    if kind == "case_opened":
+        state["timeline"][eid] = [p["opened_at"], p["status"]]
+        state["opened"] = True
+    elif kind == "case_status_changed":
+        state["timeline"][eid] = [p["changed_at"], p["to_status"]]
+    elif kind == "case_closed":
+        state["timeline"][eid] = [p["closed_at"], "closed"]
+        state.setdefault("closures", {})[eid] = [p["closed_at"], p["outcome"], p["goals_total"],
+                                                 p["goals_reached"]]
+    elif kind == "case_assigned":
+        state.setdefault("assignments", {})[eid] = [env["occurred_at"], p["assigned_to"]]
+    elif kind == "case_reassigned":
+        state.setdefault("assignments", {})[eid] = [p["reassigned_at"], p["assigned_to"]]
+    elif kind == "assessment_recorded":
+        state.setdefault("assessments", {})[p["assessment_id"]] = [
+            p["assessed_at"], {need["area"]: need["level"] for need in p["needs"]}]
+
+
+def _barrier(env, p):
+    return [("barrier", p["barrier_id"], p["case_id"], _merge_barrier)]
+
+
+def _merge_barrier(state: dict, env: dict) -> None:
+    p = env["payload"]
+    state.update(case_id=p["case_id"], code=p["code"], area=p["area"], recorded_on=p["recorded_on"])
+    if env["event_type"] == "barrier_resolved":
+        state["resolved_on"] = p["resolved_on"]
+
+
+def _referral(env, p):
+    facts = [("referral", p["referral_id"], p["case_id"], _merge_referral)]
+    if p["status"] == "sent":
+        facts.append(("person", p["person_id"], "", _first("first_referral", p["occurred_at"])))
+    return facts
+
+
+def _merge_referral(state: dict, env: dict) -> None:
+    p = env["payload"]
+    state.update(offer_id=p["offer_id"], provider_id=p["provider_id"], area=p["area"])
+    steps = state.setdefault("steps", {})
+    if p["status"] not in steps or _key(p["occurred_at"], env["event_id"]) < _key(*steps[p["status"]]):
+        steps[p["status"]] = [p["occurred_at"], env["event_id"]]
+    if p.get("decline_reason"):
+        state["decline_reason"] = p["decline_reason"]
+    if p.get("outcome"):
+        state["outcome"] = p["outcome"]
+
+
+def _first(field: str, ts: str):
+    def merge(state: dict, env: dict) -> None:
+        if field not in state or _key(ts, env["event_id"]) < _key(*state[field]):
+            state[field] = [ts, env["event_id"]]
+    return merge
+
+
+def _contact(env, p):
+    return [("person", p["person_id"], "", _first("first_contact", p["occurred_at"]))]
+
+
+def _person_registered(env, p):
+    def merge(state, env):
+        state["arrival"] = [1, p["arrival_date"]]
+        state["municipality"] = p["municipality"]
+    return [("person", p["person_id"], "", merge)]
+
+
+def _person_updated(env, p):
+    def merge(state, env):
+        # the newest version's arrival date wins, whichever update arrived last
+        if "arrival_date" in p and p.get("arrival_date") and p["version"] >= state.get("arrival", [0])[0]:
+            state["arrival"] = [p["version"], p["arrival_date"]]
+    return [("person", p["person_id"], "", merge)] if "arrival_date" in (p.get("changed") or []) else []
+
+
+def _case_manager(env, p):
+    def merge(state, env):
+        if "saved" not in state or _key(env["occurred_at"], env["event_id"]) >= _key(*state["saved"]):
+            state.update(saved=[env["occurred_at"], env["event_id"]], capacity=p["capacity"],
+                         municipalities=p["municipalities"], active=p["active"], employer=p["employer"])
+    return [("manager", p["case_manager_id"], "", merge)]
+
+
+FACTS = {
+    "case_opened": _case, "case_status_changed": _case, "case_closed": _case, "case_assigned": _case,
+    "case_reassigned": _case, "assessment_recorded": _case,
+    "barrier_recorded": _barrier, "barrier_resolved": _barrier,
+    "contact_recorded": _contact,
+    "person_registered": _person_registered, "person_updated": _person_updated,
+    "case_manager_saved": _case_manager,
+    **{f"referral_{status}": _referral for status in FUNNEL + ("draft",)},
+}
+#: the events analytics consumes: (producer, event_type)
+CONSUMED = tuple(sorted({("intake", t) for t in ("person_registered", "person_updated", "person_erased")}
+                        | {("casework", t) for t in FACTS if t.startswith(("case_", "assessment", "barrier",
+                                                                           "contact"))}
+                        | {("referrals", f"referral_{s}") for s in FUNNEL + ("draft",)}))
+
+
+# what an entity's state contributes ---------------------------------------------------------------------------
+
+def case_timeline(state: dict) -> list[tuple[str, str]]:
+    """(day, status) in order, consecutive repeats dropped."""
+    entries = sorted(((_key(ts, eid), ts, status) for eid, (ts, status) in state.get("timeline", {}).items()))
+    out: list[tuple[str, str]] = []
+    for _, ts, status in entries:
+        if not out or out[-1][1] != status:
+            out.append((utc_day(ts), status))
+    return out
+
+
+def case_closed_on(state: dict) -> str | None:
+    timeline = case_timeline(state)
+    return timeline[-1][0] if timeline and timeline[-1][1] == "closed" else None
+
+
+def contributions(kind: str, municipality: str, state: dict | None, related: dict | None = None) -> Tally:
+    """The counters (metric, municipality, a, b, c, start, end) -> weight this state describes."""
+    return expand(_contributions(kind, municipality, state, related))
+
+
+#: spell metrics; reports count them through their `.in`/`.out` rows (see expand)
+SPELLS = ("case", "phase", "caseload", "needs", "barrier")
+
+
+def expand(spells: Tally) -> Tally:
+    """Each spell [start, end) also counts as an entry on its start day and an exit on its end day, once per
+    day (`<metric>.in`/`.out`, `end` = 'd') and once per month (`<metric>.in.m`/`.out.m`, `start` = 'YYYY-MM'). "Open on day D" is then the
+    entries minus the exits up to D: whole months from the monthly rows, D's month from the daily ones, so a
+    report reads a few rows per month and dimension however many cases there are. Barrier spells keep their
+    (start, end) row (how long resolved barriers took) and add age rows by the month recorded (`.age`), for the
+    median time unresolved. Other spells are only counted through their entries and exits."""
+    out: Tally = Tally()
+    for key, weight in spells.items():
+        metric, m, a, b, c, start, end = key
+        if metric not in SPELLS:
+            out[key] += weight
+            continue
+        if metric == "barrier":
+            out[key] += weight
+            out[("barrier.agein", m, a, start[:7], "", start, "d")] += weight
+            out[("barrier.agein.m", m, a, start[:7], "", start[:7], "m")] += weight
+            if end != OPEN:
+                out[("barrier.ageout", m, a, start[:7], "", end, "d")] += weight
+                out[("barrier.ageout.m", m, a, start[:7], "", end[:7], "m")] += weight
+            c = ""
+        out[(f"{metric}.in", m, a, b, c, start, "d")] += weight
+        out[(f"{metric}.in.m", m, a, b, c, start[:7], "m")] += weight
+        if end != OPEN:
+            out[(f"{metric}.out", m, a, b, c, end, "d")] += weight
+            out[(f"{metric}.out.m", m, a, b, c, end[:7], "m")] += weight
+    return out
+
+
+def _contributions(kind: str, municipality: str, state: dict | None, related: dict | None = None) -> Tally:
+    out: Tally = Tally()
+    if not state:  # none yet (or the empty row a lock created)
+        return out
+    m = municipality
+    if kind == "case":
+        timeline = case_timeline(state)
+        if not timeline:
+            return out
+        closed = timeline[-1][0] if timeline[-1][1] == "closed" else None
+        out[("case", m, "", "", "", timeline[0][0], closed or OPEN)] += 1
+        for (day, status), nxt in zip(timeline, timeline[1:] + [(OPEN, None)]):
+            if status != "closed" and day < nxt[0]:
+                out[("phase", m, status, "", "", day, nxt[0])] += 1
+        end = closed or OPEN
+        for spell in _spells(state.get("assignments", {}), end):
+            if spell[1]:
+                out[("caseload", m, spell[1], "", "", spell[0], spell[2])] += 1
+        for start, needs, stop in _spells(state.get("assessments", {}), end):
+            for area, level in needs.items():
+                out[("needs", m, area, level, "", start, stop)] += 1
+        if closed and state.get("closures"):
+            ts, outcome, total, reached = max(state["closures"].items(), key=lambda i: _key(i[1][0], i[0]))[1]
+            out[("outcome", m, outcome, "", "", closed, "")] += 1
+            out[("goals", m, outcome, "total", "", closed, "")] += total
+            out[("goals", m, outcome, "reached", "", closed, "")] += reached
+    elif kind == "barrier":
+        ends = [(state["resolved_on"], "resolved")] if state.get("resolved_on") else []
+        closed = (related or {}).get("closed_on")
+        if closed:
+            ends.append((closed, "case_closed"))
+        end, how = min(ends) if ends else (OPEN, "")
+        end = max(end, state["recorded_on"])
+        out[("barrier", m, state["code"], state["area"], how, state["recorded_on"], end)] += 1
+    elif kind == "referral":
+        steps = state.get("steps", {})
+        if not steps:
+            return out
+        cohort = utc_day(steps["sent"][0]) if "sent" in steps else min(utc_day(ts) for ts, _ in steps.values())
+        offer, area = state["offer_id"], state["area"]
+        for stage in FUNNEL:
+            if stage in steps:
+                out[("ref_stage", m, offer, area, stage, cohort, "")] += 1
+        if "declined" in steps:
+            out[("ref_decline", m, offer, area, state.get("decline_reason") or "other", cohort, "")] += 1
+        if "completed" in steps and state.get("outcome"):
+            out[("ref_outcome", m, offer, area, state["outcome"], cohort, "")] += 1
+        for name, first, then in WAITS:
+            if first in steps and then in steps:
+                days = max(0, days_between(utc_day(steps[first][0]), utc_day(steps[then][0])))
+                out[("ref_wait", m, offer, area, name, cohort, f"{days:05d}")] += 1
+    elif kind == "person":
+        arrival = state.get("arrival")
+        for name in ("first_contact", "first_referral"):
+            if arrival and state.get(name):
+                day = utc_day(state[name][0])
+                days = max(0, days_between(arrival[1], day))
+                out[("arrival_wait", m, name, "", "", day, f"{days:05d}")] += 1
+    return out
+
+
+def _spells(facts: dict, end: str) -> list[tuple]:
+    """(start day, value, stop day) per fact {id: [ts, value]}: each lasts until the next one or `end`;
+    spells of no length are dropped."""
+    ordered = sorted(((_key(ts, fid), ts, value) for fid, (ts, value) in facts.items()))
+    out = []
+    for (_, ts, value), nxt in zip(ordered, ordered[1:] + [None]):
+        start = utc_day(ts)
+        stop = min(utc_day(nxt[1]) if nxt else OPEN, end)
+        if start < stop:
+            out.append((start, value, stop))
+    return out
+
+
+# folding events in ------------------------------------------------------------------------------------------
+
+# built once: building a statement costs more than running it on SQLite
+_ENTITY_STATE = select(ENTITIES.c.state, ENTITIES.c.municipality).where(
+    ENTITIES.c.kind == bindparam("kind"), ENTITIES.c.entity_id == bindparam("entity_id"))
+_CHILDREN = select(ENTITIES.c.state, ENTITIES.c.municipality).where(
+    ENTITIES.c.kind == bindparam("kind"), ENTITIES.c.parent == bindparam("parent"))
+_LOCK = select(ENTITIES.c.state, ENTITIES.c.municipality).where(
+    ENTITIES.c.kind == bindparam("kind"), ENTITIES.c.entity_id == bindparam("entity_id")).with_for_update()
+
+@cache
+def _archive_insert(dialect: str):
+    ins = sqlite_insert if dialect == "sqlite" else pg_insert
+    return ins(ARCHIVE).on_conflict_do_nothing(index_elements=["event_id"])
+
+
+@cache
+def _counter_upsert(dialect: str):
+    ins = (sqlite_insert if dialect == "sqlite" else pg_insert)(COUNTERS)
+    return ins.on_conflict_do_update(index_elements=["metric", "municipality", "a", "b", "c", "start", "end"],
+                                     set_={"n": COUNTERS.c.n + ins.excluded.n})
+
+
+@cache
+def _entity_upsert(dialect: str):
+    ins = (sqlite_insert if dialect == "sqlite" else pg_insert)(ENTITIES)
+    return ins.on_conflict_do_update(index_elements=["kind", "entity_id"],
+                                     set_={"state": ins.excluded.state, "municipality": ins.excluded.municipality,
+                                           "parent": ins.excluded.parent})
+
+
+def archive(conn, envelope: dict) -> bool:
+    """Store the envelope (JSON form) once; False if it was already there (a redelivery: do nothing)."""
+    payload = envelope["payload"]
+    row = {"event_id": envelope["event_id"], "producer": envelope["producer"],
+           "event_type": envelope["event_type"], "municipality": envelope["municipality"],
+           "person_id": payload.get("person_id") or "", "occurred_at": datetime.fromisoformat(envelope["occurred_at"]),
+           "envelope": envelope, "received_at": datetime.now(timezone.utc)}
+    return conn.execute(_archive_insert(conn.dialect.name), row).rowcount == 1
+
+
+def ingest(conn, envelope: dict) -> bool:
+    """Archive and project one envelope (JSON form) in the caller's transaction; False for a duplicate."""
+    if not archive(conn, envelope):
+        return False
+    project(conn, envelope)
+    return True
+
+
+def project(conn, envelope: dict, replay: bool = False) -> None:
+    if envelope["event_type"] == "person_erased":
+        if not replay:  # a replayed erasure already did its work (the archive holds the pseudonym)
+            erase(conn, envelope["payload"]["person_id"])
+        return
+    facts = FACTS.get(envelope["event_type"])
+    if facts is None:
+        return
+    delta: Tally = Tally()
+    for kind, entity_id, parent, merge in facts(envelope, envelope["payload"]):
+        if kind == "barrier":  # its case first: a closure recounting the case's barriers waits, or is waited for
+            _lock(conn, "case", parent, envelope["municipality"])
+        locked = _lock(conn, kind, entity_id, envelope["municipality"], parent, read=True)
+        row = locked if locked is not None else conn.execute(_ENTITY_STATE,
+                                                             {"kind": kind, "entity_id": entity_id}).first()
+        old = row.state if row and row.state else None
+        old_municipality = row.municipality if row else None
+        new = copy.deepcopy(old) if old else {}
+        merge(new, envelope)
+        municipality = new.get("municipality") or old_municipality or envelope["municipality"]
+        related = _related(conn, kind, parent)
+        delta.update(contributions(kind, old_municipality, old, related))
+        delta.subtract(contributions(kind, municipality, new, related))
+        conn.execute(_entity_upsert(conn.dialect.name), {"kind": kind, "entity_id": entity_id,
+                                                          "parent": parent, "municipality": municipality,
+                                                          "state": new})
+        if kind == "case" and case_closed_on(old or {}) != case_closed_on(new):
+            _recount_barriers(conn, entity_id, case_closed_on(old or {}), case_closed_on(new), delta)
+    _apply(conn, {key: -weight for key, weight in delta.items() if weight})
+
+
+@cache
+def _placeholder(dialect: str):
+    return pg_insert(ENTITIES).on_conflict_do_nothing(index_elements=["kind", "entity_id"])
+
+
+def _lock(conn, kind: str, entity_id: str, municipality: str, parent: str = "", read: bool = False):
+    """PostgreSQL: workers fold events concurrently, so an entity's row is locked (created empty if new) before
+    its state is read and merged, else two events of one case could each merge into the same old state. Locks
+    are taken case before barrier and referral before person, so no two events wait for each other in a
+    cycle. SQLite runs one transaction at a time anyway. With `read`, returns the locked row (state,
+    municipality), saving a round trip."""
+    if conn.dialect.name == "sqlite":
+        return None
+    conn.execute(_placeholder(conn.dialect.name), {"kind": kind, "entity_id": entity_id, "parent": parent,
+                                                   "municipality": municipality, "state": {}})
+    return conn.execute(_LOCK, {"kind": kind, "entity_id": entity_id}).first()
+
+
+def _related(conn, kind: str, parent: str) -> dict | None:
+    """A barrier's case: its closure ends the barrier's spell (a closed case has no open barriers)."""
+    if kind != "barrier":
+        return None
+    row = conn.execute(_ENTITY_STATE, {"kind": "case", "entity_id": parent}).first()
+    return {"closed_on": case_closed_on(row.state)} if row and row.state else None
+
+
+def _recount_barriers(conn, case_id: str, old_closed, new_closed, delta: Tally) -> None:
+    for row in conn.execute(_CHILDREN, {"kind": "barrier", "parent": case_id}).all():
+        delta.update(contributions("barrier", row.municipality, row.state, {"closed_on": old_closed}))
+        delta.subtract(contributions("barrier", row.municipality, row.state, {"closed_on": new_closed}))
+
+
+def _apply(conn, delta: dict) -> None:
+    if not delta:
+        return
+    # in key order: concurrent transactions lock the counter rows they share in the same order (no deadlock)
+    rows = [{"metric": k[0], "municipality": k[1], "a": k[2] or "", "b": k[3] or "", "c": k[4] or "",
+             "start": k[5], "end": k[6], "n": weight} for k, weight in sorted(delta.items())]
+    conn.execute(_counter_upsert(conn.dialect.name), rows)
+
+
+def erase(conn, person_id: str) -> None:
+    """Art. 17: the person's id is replaced by a random pseudonym in the archive and the entities, so nothing
+    here links to the person any more; the counters (anonymous aggregates) and a rebuild stay as they were."""
+    import uuid
+
+    pseudonym = str(uuid.uuid4())
+    for row in conn.execute(select(ARCHIVE.c.id, ARCHIVE.c.envelope).where(ARCHIVE.c.person_id == person_id)).all():
+        envelope = dict(row.envelope)
+        envelope["payload"] = {**envelope["payload"], "person_id": pseudonym}
+        conn.execute(update(ARCHIVE).where(ARCHIVE.c.id == row.id).values(envelope=envelope, person_id=pseudonym))
+    conn.execute(update(ENTITIES).where(ENTITIES.c.kind == "person", ENTITIES.c.entity_id == person_id)
+                 .values(entity_id=pseudonym))
+
+
+# rebuild ----------------------------------------------------------------------------------------------------
+
+def rebuild(engine, progress=None, chunk: int = 2000) -> int:
+    """Empty entities and counters and fold the whole archive in again; returns the events replayed."""
+    with engine.begin() as conn:
+        total = conn.execute(select(func.count()).select_from(ARCHIVE)).scalar_one()
+        conn.execute(delete(COUNTERS))
+        conn.execute(delete(ENTITIES))
+    done, last_id = 0, 0
+    if progress:
+        progress(0)
+    while True:
+        with engine.begin() as conn:
+            rows = conn.execute(select(ARCHIVE.c.id, ARCHIVE.c.envelope).where(ARCHIVE.c.id > last_id)
+                                .order_by(ARCHIVE.c.id).limit(chunk)).all()
+            for row in rows:
+                project(conn, row.envelope, replay=True)
+        if not rows:
+            break
+        last_id = rows[-1].id
+        done += len(rows)
+        if progress:
+            progress(done)
+    return total
+
+
+def counter_snapshot(conn) -> dict:
+    """Every non-zero counter: what `rebuild` must reproduce."""
+    return {tuple(r[:7]): r[7] for r in conn.execute(
+        select(COUNTERS.c.metric, COUNTERS.c.municipality, COUNTERS.c.a, COUNTERS.c.b, COUNTERS.c.c,
+               COUNTERS.c.start, COUNTERS.c.end, COUNTERS.c.n).where(COUNTERS.c.n != 0))}

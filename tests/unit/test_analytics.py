@@ -1,0 +1,311 @@
+"""Analytics: projections from scripted event streams (duplicates, out-of-order delivery), rebuild equals the
+incremental result, the reports and their disclosure control, the service's scope rules."""
+import random
+from datetime import date, datetime, timezone
+
+import pytest
+from nameko.testing.services import worker_factory
+from sqlalchemy import select
+
+from services.analytics import projections, synthetic
+from services.analytics.disclosure import check_min_cell
+from services.analytics.models import metadata
+from services.analytics.reports import Reports, median, parse_period, to_csv
+from services.analytics.service import AnalyticsService
+from services.shared.db import Transactions, make_engine
+from services.shared.errors import Forbidden, InvalidInput
+from services.shared.events import build_envelope
+from tests.conftest import KIERSPE, LUEDENSCHEID, MEINERZHAGEN
+from tests.unit.conftest import StubCaller
+
+TOWNS = (LUEDENSCHEID, MEINERZHAGEN)
+CASE = "11111111-1111-4111-8111-111111111111"
+PERSON = "22222222-2222-4222-8222-222222222222"
+BARRIER = "33333333-3333-4333-8333-333333333333"
+
+
+@pytest.fixture
+def engine(sqlite_urls):
+    engine = make_engine(sqlite_urls["analytics"])
+    yield engine
+    engine.dispose()
+
+
+def fold(engine, envelopes):
+    with engine.begin() as conn:
+        return [projections.ingest(conn, e) for e in envelopes]
+
+
+def snapshot(engine):
+    with engine.connect() as conn:
+        return projections.counter_snapshot(conn)
+
+
+def report(engine, name, munis=TOWNS, start=date(2026, 7, 1), end=date(2026, 9, 30), k=5):
+    with engine.connect() as conn:
+        return Reports(conn, list(munis), start, end, k).build(name)
+
+
+def barrier_events():
+    base = {"case_id": CASE, "person_id": PERSON, "municipality": LUEDENSCHEID}
+    opened = build_envelope("casework", "case_opened", LUEDENSCHEID,
+                            {**base, "status": "intake", "opened_at": datetime(2026, 7, 1, 9, tzinfo=timezone.utc)})
+    barrier = {**base, "barrier_id": BARRIER, "code": "no_childcare", "area": "work", "recorded_on": date(2026, 7, 3)}
+    recorded = build_envelope("casework", "barrier_recorded", LUEDENSCHEID, barrier)
+    resolved = build_envelope("casework", "barrier_resolved", LUEDENSCHEID, {**barrier, "resolved_on": date(2026, 8, 10)})
+    return opened, recorded, resolved
+
+
+def test_barrier_resolved_before_recorded_ends_the_same(engine, sqlite_urls):
+    opened, recorded, resolved = barrier_events()
+    fold(engine, [opened, resolved, recorded])
+    late = snapshot(engine)
+    spell = ("barrier", LUEDENSCHEID, "no_childcare", "work", "resolved", "2026-07-03", "2026-08-10")
+    assert late[spell] == 1
+    assert [k for k in late if k[0] == "barrier"] == [spell]  # no open spell left behind
+
+
+def test_duplicates_change_nothing(engine):
+    opened, recorded, resolved = barrier_events()
+    assert fold(engine, [opened, recorded, resolved]) == [True, True, True]
+    before = snapshot(engine)
+    assert fold(engine, [resolved, opened, recorded, resolved]) == [False] * 4
+    assert snapshot(engine) == before
+
+
+def test_any_order_of_a_stream_gives_the_same_counters(sqlite_urls, tmp_path):
+    from services.shared.migrations import upgrade
+
+    events = synthetic.stream(40, TOWNS, seed=7)
+    results = []
+    for attempt in range(3):
+        url = f"sqlite:///{tmp_path / f'order{attempt}.db'}"
+        upgrade("analytics", url)
+        engine = make_engine(url)
+        shuffled = list(events)
+        if attempt:
+            random.Random(attempt).shuffle(shuffled)
+            shuffled += shuffled[:25]  # and some duplicates
+        fold(engine, shuffled)
+        results.append(snapshot(engine))
+        engine.dispose()
+    assert results[0] and results[0] == results[1] == results[2]
+
+
+def test_rebuild_equals_incremental(engine):
+    fold(engine, synthetic.stream(60, TOWNS, seed=3))
+    incremental = snapshot(engine)
+    seen = []
+    replayed = projections.rebuild(engine, progress=seen.append, chunk=100)
+    assert snapshot(engine) == incremental
+    assert replayed == seen[-1] > 0 and seen[0] == 0
+
+
+def test_case_closure_ends_its_open_barriers(engine):
+    opened, recorded, _ = barrier_events()
+    closed = build_envelope("casework", "case_closed", LUEDENSCHEID, {
+        "case_id": CASE, "person_id": PERSON, "municipality": LUEDENSCHEID, "closed_at": datetime(2026, 8, 1, 10, tzinfo=timezone.utc),
+        "outcome": "moved_away", "goals_total": 2, "goals_reached": 1})
+    fold(engine, [closed, recorded, opened])  # the closure first
+    counters = snapshot(engine)
+    assert counters[("barrier", LUEDENSCHEID, "no_childcare", "work", "case_closed", "2026-07-03", "2026-08-01")] == 1
+    assert counters[("case.in", LUEDENSCHEID, "", "", "", "2026-07-01", "d")] == 1
+    assert counters[("case.out.m", LUEDENSCHEID, "", "", "", "2026-08", "m")] == 1
+    assert counters[("outcome", LUEDENSCHEID, "moved_away", "", "", "2026-08-01", "")] == 1
+
+
+def test_erasure_pseudonymises_the_archive_and_keeps_the_counts(engine):
+    events = synthetic.case_stream(LUEDENSCHEID, date(2026, 7, 1), random.Random(5))
+    person = events[0]["payload"]["person_id"]
+    fold(engine, events)
+    before = snapshot(engine)
+    erased = build_envelope("intake", "person_erased", LUEDENSCHEID, {
+        "person_id": person, "municipality": LUEDENSCHEID, "erasure_id": "44444444-4444-4444-8444-444444444444"})
+    fold(engine, [erased])
+    with engine.connect() as conn:
+        archived = [r.envelope for r in conn.execute(select(projections.ARCHIVE.c.envelope))]
+        entities = [r.entity_id for r in conn.execute(select(projections.ENTITIES.c.entity_id))]
+    assert person not in str(archived) and person not in entities
+    assert snapshot(engine) == before
+    projections.rebuild(engine)
+    assert snapshot(engine) == before
+
+
+def test_barrier_report_ranks_per_100_open_cases_with_suppression(engine):
+    fold(engine, synthetic.stream(400, TOWNS, seed=11, first_day=date(2026, 3, 1), days=200))
+    data = report(engine, "barriers")
+    assert data["previous_period"] == {"from": "2026-04-01", "to": "2026-06-30"}
+    ranking = data["ranking"]
+    assert {r["code"] for r in ranking} <= set(synthetic.BARRIER_CODES) and ranking
+    published = [r["per_100_open_cases"]["value"] for r in ranking if not r["per_100_open_cases"]["suppressed"]]
+    assert published == sorted(published, reverse=True)
+    for r in ranking:
+        for c in (r["open"], r["previous"]["open"], *(m["open"] for m in r["per_municipality"].values())):
+            assert c["suppressed"] or c["value"] == 0 or c["value"] >= 5
+            assert (c["value"] is None) == c["suppressed"]
+    top = ranking[0]
+    assert top["median_days_unresolved"]["value"] > 0 and "per_100_open_cases" in top["change"]
+
+
+def test_small_counts_are_suppressed_and_marked(engine):
+    opened, recorded, _ = barrier_events()
+    fold(engine, [opened, recorded])
+    data = report(engine, "barriers", munis=[LUEDENSCHEID])
+    row = data["ranking"][0]
+    assert row["open"] == {"value": None, "suppressed": True}
+    assert row["per_100_open_cases"]["suppressed"] and row["median_days_unresolved"]["suppressed"]
+    csv_text = to_csv(data)
+    assert "no_childcare" in csv_text and ",,1" in csv_text  # empty value, suppressed = 1
+
+
+def test_every_report_builds_and_renders_csv(engine):
+    fold(engine, synthetic.stream(200, TOWNS, seed=2, first_day=date(2026, 5, 1), days=120))
+    for name in ("cases", "barriers", "referrals", "caseload", "outcomes", "needs"):
+        data = report(engine, name)
+        assert data["report"] == name and data["municipalities"] == sorted(TOWNS)
+        lines = to_csv(data).splitlines()
+        assert lines[0].startswith("report,from,to,section") and len(lines) > 1, name
+    funnel = report(engine, "referrals")["funnel"]
+    assert funnel["total"]["sent"]["value"] >= funnel["total"]["accepted"]["value"] or \
+        funnel["total"]["accepted"]["suppressed"]
+    caseload = report(engine, "caseload")["case_managers"]
+    assert {m["case_manager_id"] for m in caseload} == {"cm-a", "cm-b", "cm-c"}
+    assert all(m["capacity"] == 40 for m in caseload)
+
+
+def test_open_on_a_day_from_entries_and_exits_equals_the_spells(engine):
+    """The reports count open barriers from monthly and daily entry/exit rows: the same as counting the
+    (start, end) spells directly, on any day, and the ages by month recorded add up to the same."""
+    fold(engine, synthetic.stream(300, TOWNS, seed=12, first_day=date(2026, 1, 10), days=300))
+    spells = {k: n for k, n in snapshot(engine).items() if k[0] == "barrier"}
+    rng = random.Random(3)
+    with engine.connect() as conn:
+        for day in [date(2026, 1, 31), date(2026, 3, 1), date(2026, 12, 31)] + [
+                date(2026, rng.randint(1, 12), rng.randint(1, 28)) for _ in range(8)]:
+            d = day.isoformat()
+            expected = {}
+            for (_, m, code, _, _, start, end), n in spells.items():
+                if start <= d < end:
+                    expected[(m, code)] = expected.get((m, code), 0) + n
+            reports = Reports(conn, list(TOWNS), day, day, 5)
+            assert {(m, code): n for m, code, n in reports.open_at("barrier", day, "municipality", "a")} == expected
+            ages = reports.barrier_ages(day)
+            for code in {code for _, code in expected}:
+                assert sum(n for _, n in ages[code]) == sum(n for (_, c), n in expected.items() if c == code)
+
+
+def test_period_parsing_and_median():
+    assert parse_period("2026-Q3") == (date(2026, 7, 1), date(2026, 9, 30))
+    assert parse_period("2026-Q4") == (date(2026, 10, 1), date(2026, 12, 31))
+    assert parse_period("2026-02") == (date(2026, 2, 1), date(2026, 2, 28))
+    with pytest.raises(ValueError):
+        parse_period("2026-Q5")
+    assert median([(1, 1), (3, 1), (10, 1)]) == 3
+    assert median([(1, 2), (3, 2)]) == 2
+    assert median([]) is None
+
+
+def test_min_cell_below_three_is_refused():
+    assert check_min_cell(3) == 3
+    with pytest.raises(ValueError):
+        check_min_cell(2)
+
+
+def service(engine, role="analyst", municipalities=(LUEDENSCHEID,)):
+    svc = worker_factory(AnalyticsService, caller=StubCaller(role, municipalities))
+    svc.db.transaction.side_effect = lambda: Transactions(engine, "analytics", metadata)()
+    svc.min_cell = 5
+    return svc
+
+
+def test_service_scopes_to_the_callers_municipalities(engine):
+    fold(engine, synthetic.stream(50, TOWNS, seed=4))
+    svc = service(engine, municipalities=(LUEDENSCHEID,))
+    data = svc.report("cases", {"from": "2026-04-01", "to": "2026-09-30"})
+    assert data["municipalities"] == [LUEDENSCHEID]
+    with pytest.raises(Forbidden):
+        svc.report("cases", {"municipality": MEINERZHAGEN})
+    with pytest.raises(InvalidInput):
+        svc.report("cases", {"from": "2026-09-30", "to": "2026-04-01"})
+    district = service(engine, "district_admin", (LUEDENSCHEID, MEINERZHAGEN, KIERSPE))
+    data = district.report("outcomes", {"from": "2026-04-01", "to": "2026-12-31"})
+    assert data["municipalities"] == sorted((LUEDENSCHEID, MEINERZHAGEN, KIERSPE))
+    assert "total" in data["tables"]["closed_by_outcome"]["rows"][0]  # their sum
+    with pytest.raises(Forbidden):
+        service(engine, "case_manager").report("cases", {})
+
+
+def test_batcher_folds_a_batch_at_once_and_fails_only_the_failing_event(engine):
+    from types import SimpleNamespace
+
+    from eventlet.event import Event
+
+    from services.analytics.service import Batcher
+
+    batcher = Batcher()
+    batcher.database = SimpleNamespace(transactions=Transactions(engine, "analytics", metadata))
+    opened, recorded, _ = barrier_events()
+    broken = {**recorded, "event_id": "55555555-5555-4555-8555-555555555555",
+              "payload": {k: v for k, v in recorded["payload"].items() if k != "code"}}
+    batch = [(e, Event()) for e in (opened, broken, recorded, opened)]
+    batcher._fold(batch)
+    assert [done.wait() for i, (_, done) in enumerate(batch) if i != 1] == [True, True, False]
+    with pytest.raises(KeyError):
+        batch[1][1].wait()
+    with engine.connect() as conn:
+        archived = conn.execute(select(projections.ARCHIVE.c.event_id)).scalars().all()
+    assert sorted(archived) == sorted([opened["event_id"], recorded["event_id"]])
+
+
+def test_pdf_is_one_valid_page(engine):
+    fold(engine, synthetic.stream(100, TOWNS, seed=9, first_day=date(2026, 5, 1), days=120))
+    import base64
+    pdf = base64.b64decode(service(engine).steering_report({"period": "2026-Q3", "format": "pdf"})["pdf"])
+    assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF") and pdf.count(b"/Type /Page ") == 1
+    xref = int(pdf.rsplit(b"startxref", 1)[1].split()[0])
+    assert pdf[xref:xref + 4] == b"xref"
+    for number, offset in enumerate(pdf[xref:].split(b"\n")[3:9], 1):  # every object where the table says
+        assert pdf[int(offset[:10]):].startswith(f"{number} 0 obj".encode())
+
+
+def test_steering_report_is_one_self_contained_page(engine):
+    fold(engine, synthetic.stream(200, TOWNS, seed=9, first_day=date(2026, 5, 1), days=120))
+    page = service(engine, municipalities=(MEINERZHAGEN,)).steering_report({"period": "2026-Q3"})
+    html = page["html"]
+    assert page["from"] == "2026-07-01" and html.count("<svg") == 3
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "<script" not in html and "src=" not in html
+
+
+def test_kim_analytics_rebuild_and_kim_report(engine, sqlite_urls, monkeypatch, tmp_path, capsys):
+    from services.cli import main
+
+    fold(engine, synthetic.stream(120, TOWNS, seed=6, first_day=date(2026, 6, 1), days=90))
+    before = snapshot(engine)
+    monkeypatch.setenv("KIM_ANALYTICS_DB_URL", sqlite_urls["analytics"])
+    assert main(["analytics", "rebuild"]) == 0
+    assert snapshot(engine) == before
+    out = capsys.readouterr()
+    assert "rebuilt the projections from" in out.out and "rows" in out.err  # the progress bar
+    html, pdf = tmp_path / "report.html", tmp_path / "report.pdf"
+    assert main(["report", "--municipality", MEINERZHAGEN, "--period", "2026-Q3", "--out", str(html)]) == 0
+    assert main(["report", "--municipality", MEINERZHAGEN, "--period", "2026-Q3", "--out", str(pdf)]) == 0
+    assert "<svg" in html.read_text() and "Meinerzhagen" in html.read_text()
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert main(["report", "--period", "2026-Q9", "--out", str(html)]) == 2
+    monkeypatch.setenv("KIM_ANALYTICS_MIN_CELL", "2")
+    assert main(["report", "--period", "2026-Q3", "--out", str(html)]) == 2  # refused, like the service
+
+
+def test_the_service_refuses_to_start_below_three():
+    from types import SimpleNamespace
+
+    from services.analytics.service import MinCell
+
+    provider = MinCell()
+    provider.container = SimpleNamespace(config={"KIM_ANALYTICS_MIN_CELL": "2"})
+    with pytest.raises(ValueError, match="at least 3"):
+        provider.setup()
+    provider.container = SimpleNamespace(config={"KIM_ANALYTICS_MIN_CELL": "4"})
+    provider.setup()
+    assert provider.get_dependency(None) == 4
