@@ -33,6 +33,8 @@ bench: $(STAMP)
 	KIM_BENCH_DB=postgresql $(BIN)/python bench/duplicates.py
 	KIM_BENCH_DB=sqlite $(BIN)/python bench/worklist.py
 	KIM_BENCH_DB=postgresql $(BIN)/python bench/worklist.py
+	KIM_BENCH_DB=sqlite $(BIN)/python bench/assignment.py
+	KIM_BENCH_DB=postgresql $(BIN)/python bench/assignment.py
 	KIM_BENCH_DB=postgresql $(BIN)/python bench/import_persons.py
 	KIM_BENCH_DB=sqlite $(BIN)/python bench/analytics.py
 	KIM_BENCH_DB=postgresql $(BIN)/python bench/analytics.py

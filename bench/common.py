@@ -96,6 +96,7 @@ class Target:
     port: int
     token: str = ""
     processes: dict = field(default_factory=dict)  # name -> pid (or a function listing pids) that serve it
+    env: dict = field(default_factory=dict)  # the environment `kim` commands for this system need (tokens)
 
     def headers(self, **extra) -> dict:
         auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -184,7 +185,7 @@ def _kim_system(amqp_uri: str, folder: str, urls: dict, timeout: float):
         names = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[-2].decode() for pid in children}
         database = {"postgresql": postgres_processes} if urls else {}
         yield Target("127.0.0.1", port, token,
-                     {name: int(pid) for pid, name in names.items()} | broker_process() | database)
+                     {name: int(pid) for pid, name in names.items()} | broker_process() | database, env)
     finally:
         if proc.poll() is not None:  # it died under load: say why before its folder goes away
             errors.flush()

@@ -24,8 +24,8 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Response
 
 from services.shared.auth import Role, issue_token
-from services.shared.events import (CASE_OUTCOMES, CASE_STATUSES, CONSENT_PURPOSES, LIFE_AREAS, NEED_LEVELS,
-                                    RESIDENCE_STATUSES)
+from services.shared.events import (CASE_OUTCOMES, CASE_STATUSES, CONSENT_PURPOSES, CONTACT_CHANNELS,
+                                    DECLINE_REASONS, LIFE_AREAS, NEED_LEVELS, REFERRAL_OUTCOMES, RESIDENCE_STATUSES)
 from services.shared.municipalities import MUNICIPALITIES
 from services.shared.settings import Settings
 
@@ -85,6 +85,7 @@ def _secure(response: Response, settings: Settings) -> Response:
 def app_config(settings: Settings) -> dict:
     """What the app needs to start: how to sign in, the towns, and the codes of the API's enumerations (from the
     same constants the API validates with, so the forms never offer a value the API refuses)."""
+    from services.casework import schemas as casework
     from services.intake import schemas as intake
 
     register_fields = intake.RegisterPersonSchema._declared_fields
@@ -102,6 +103,9 @@ def app_config(settings: Settings) -> dict:
             "german_level": list(intake.GERMAN_LEVELS), "preferred_channel": list(intake.CONTACT_CHANNELS),
             "relation": list(intake.HOUSEHOLD_RELATIONS), "case_status": list(CASE_STATUSES),
             "life_area": list(LIFE_AREAS), "need": list(NEED_LEVELS), "outcome": list(CASE_OUTCOMES),
+            "contact_channel": list(CONTACT_CHANNELS), "decline_reason": list(DECLINE_REASONS),
+            "referral_outcome": list(REFERRAL_OUTCOMES), "action_assignee": list(casework.ACTION_ASSIGNEES),
+            "goal_status": list(casework.GOAL_STATUSES), "absence_kind": ["holiday", "sickness", "training", "other"],
         },
         "features": {"link_existing": "existing_person_id" in register_fields,
                      "birth_year": "birth_year" in register_fields},

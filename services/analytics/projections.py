@@ -304,51 +304,103 @@ def _spells(facts: dict, end: str) -> list[tuple]:
 
 # folding events in ------------------------------------------------------------------------------------------
 
-# built once: building a statement costs more than running it on SQLite
-_ENTITY_STATE = select(ENTITIES.c.state, ENTITIES.c.municipality).where(
-    ENTITIES.c.kind == bindparam("kind"), ENTITIES.c.entity_id == bindparam("entity_id"))
-_CHILDREN = select(ENTITIES.c.state, ENTITIES.c.municipality).where(
-    ENTITIES.c.kind == bindparam("kind"), ENTITIES.c.parent == bindparam("parent"))
-_LOCK = select(ENTITIES.c.state, ENTITIES.c.municipality).where(
-    ENTITIES.c.kind == bindparam("kind"), ENTITIES.c.entity_id == bindparam("entity_id")).with_for_update()
-
+# statements built once: building a statement costs more than running it on SQLite
 @cache
 def _archive_insert(dialect: str):
     ins = sqlite_insert if dialect == "sqlite" else pg_insert
     return ins(ARCHIVE).on_conflict_do_nothing(index_elements=["event_id"])
 
 
+def _batched(statement, dialect: str, column):
+    """PostgreSQL: psycopg2 runs an executemany as one round trip per row, and SQLAlchemy batches an ON CONFLICT
+    executemany into multi-row INSERTs ("insertmanyvalues") only when it has RETURNING: so it gets one (the
+    rows returned are not read). Thousands of counter rows per batch then cost a few round trips, not
+    thousands. SQLite's executemany runs in-process: left as it is."""
+    return statement if dialect == "sqlite" else statement.returning(column)
+
+
 @cache
 def _counter_upsert(dialect: str):
     ins = (sqlite_insert if dialect == "sqlite" else pg_insert)(COUNTERS)
-    return ins.on_conflict_do_update(index_elements=["metric", "municipality", "a", "b", "c", "start", "end"],
-                                     set_={"n": COUNTERS.c.n + ins.excluded.n})
+    return _batched(ins.on_conflict_do_update(
+        index_elements=["metric", "municipality", "a", "b", "c", "start", "end"],
+        set_={"n": COUNTERS.c.n + ins.excluded.n}), dialect, COUNTERS.c.n)
 
 
 @cache
 def _entity_upsert(dialect: str):
     ins = (sqlite_insert if dialect == "sqlite" else pg_insert)(ENTITIES)
-    return ins.on_conflict_do_update(index_elements=["kind", "entity_id"],
-                                     set_={"state": ins.excluded.state, "municipality": ins.excluded.municipality,
-                                           "parent": ins.excluded.parent})
+    return _batched(ins.on_conflict_do_update(
+        index_elements=["kind", "entity_id"],
+        set_={"state": ins.excluded.state, "municipality": ins.excluded.municipality,
+              "parent": ins.excluded.parent}), dialect, ENTITIES.c.kind)
+
+
+def _archive_row(envelope: dict, now: datetime) -> dict:
+    payload = envelope["payload"]
+    return {"event_id": envelope["event_id"], "producer": envelope["producer"],
+            "event_type": envelope["event_type"], "municipality": envelope["municipality"],
+            "person_id": payload.get("person_id") or "",
+            "occurred_at": datetime.fromisoformat(envelope["occurred_at"]), "envelope": envelope,
+            "received_at": now}
 
 
 def archive(conn, envelope: dict) -> bool:
     """Store the envelope (JSON form) once; False if it was already there (a redelivery: do nothing)."""
-    payload = envelope["payload"]
-    row = {"event_id": envelope["event_id"], "producer": envelope["producer"],
-           "event_type": envelope["event_type"], "municipality": envelope["municipality"],
-           "person_id": payload.get("person_id") or "", "occurred_at": datetime.fromisoformat(envelope["occurred_at"]),
-           "envelope": envelope, "received_at": datetime.now(timezone.utc)}
+    row = _archive_row(envelope, datetime.now(timezone.utc))
     return conn.execute(_archive_insert(conn.dialect.name), row).rowcount == 1
+
+
+def archive_many(conn, envelopes: list[dict]) -> set[str]:
+    """Store the envelopes (JSON form, distinct event ids) in one statement; returns the event ids actually
+    inserted (the others were there already). ON CONFLICT DO NOTHING RETURNING tells them apart even when a
+    concurrent transaction inserts the same event at the same moment: exactly one of the two gets it back.
+    (An executemany: SQLAlchemy sends it as multi-row INSERTs of a cached statement, "insertmanyvalues".)"""
+    if not envelopes:
+        return set()
+    now = datetime.now(timezone.utc)
+    result = conn.execute(_archive_returning(conn.dialect.name), [_archive_row(e, now) for e in envelopes])
+    return {row[0] for row in result}
+
+
+@cache
+def _archive_returning(dialect: str):
+    return _archive_insert(dialect).returning(ARCHIVE.c.event_id)
 
 
 def ingest(conn, envelope: dict) -> bool:
     """Archive and project one envelope (JSON form) in the caller's transaction; False for a duplicate."""
-    if not archive(conn, envelope):
-        return False
-    project(conn, envelope)
-    return True
+    return ingest_many(conn, [envelope])[0]
+
+
+def ingest_many(conn, envelopes: list[dict]) -> list[bool]:
+    """Archive and project envelopes (JSON form) in the caller's transaction, in the given order; for each,
+    False if it is a duplicate (archived before, or earlier in the same list). The same result as `ingest` one
+    by one, in a handful of statements for the whole list: the archive in one insert, the entities touched
+    read (and on PostgreSQL locked) in one query per kind, written back in one upsert, the counters in one
+    (plus one read of a case's barriers per case whose closure changes)."""
+    if any(e["event_type"] == "person_erased" for e in envelopes):
+        # an erasure rewrites archive and entity rows by person: fold around it one event at a time
+        results = []
+        for envelope in envelopes:
+            fresh = archive_many(conn, [envelope])
+            if fresh:
+                project(conn, envelope)
+            results.append(bool(fresh))
+        return results
+    distinct: dict[str, dict] = {}
+    for envelope in envelopes:
+        distinct.setdefault(envelope["event_id"], envelope)
+    fresh = archive_many(conn, list(distinct.values()))
+    results, todo = [], []
+    for envelope in envelopes:
+        new = envelope["event_id"] in fresh
+        fresh.discard(envelope["event_id"])  # a second copy in the same list is a duplicate
+        results.append(new)
+        if new:
+            todo.append(envelope)
+    project_many(conn, todo)
+    return results
 
 
 def project(conn, envelope: dict, replay: bool = False) -> None:
@@ -356,62 +408,133 @@ def project(conn, envelope: dict, replay: bool = False) -> None:
         if not replay:  # a replayed erasure already did its work (the archive holds the pseudonym)
             erase(conn, envelope["payload"]["person_id"])
         return
-    facts = FACTS.get(envelope["event_type"])
-    if facts is None:
+    project_many(conn, [envelope])
+
+
+def project_many(conn, envelopes: list[dict]) -> None:
+    """Fold envelopes (no erasures) in, in order, each seeing the states the ones before it left."""
+    facts = [(envelope, FACTS[envelope["event_type"]](envelope, envelope["payload"]))
+             for envelope in envelopes if envelope["event_type"] in FACTS]
+    if not facts:
         return
+    keys: dict[tuple, tuple] = {}
+    for envelope, entity_facts in facts:
+        for kind, entity_id, parent, _ in entity_facts:
+            if kind == "barrier":  # its case too: the case's closure ends the barrier's spell
+                keys.setdefault(("case", parent), ("", envelope["municipality"]))
+            keys.setdefault((kind, entity_id), (parent, envelope["municipality"]))
+    states = _States(conn)
+    states.load(keys)
     delta: Tally = Tally()
-    for kind, entity_id, parent, merge in facts(envelope, envelope["payload"]):
-        if kind == "barrier":  # its case first: a closure recounting the case's barriers waits, or is waited for
-            _lock(conn, "case", parent, envelope["municipality"])
-        locked = _lock(conn, kind, entity_id, envelope["municipality"], parent, read=True)
-        row = locked if locked is not None else conn.execute(_ENTITY_STATE,
-                                                             {"kind": kind, "entity_id": entity_id}).first()
-        old = row.state if row and row.state else None
-        old_municipality = row.municipality if row else None
-        new = copy.deepcopy(old) if old else {}
-        merge(new, envelope)
-        municipality = new.get("municipality") or old_municipality or envelope["municipality"]
-        related = _related(conn, kind, parent)
-        delta.update(contributions(kind, old_municipality, old, related))
-        delta.subtract(contributions(kind, municipality, new, related))
-        conn.execute(_entity_upsert(conn.dialect.name), {"kind": kind, "entity_id": entity_id,
-                                                          "parent": parent, "municipality": municipality,
-                                                          "state": new})
-        if kind == "case" and case_closed_on(old or {}) != case_closed_on(new):
-            _recount_barriers(conn, entity_id, case_closed_on(old or {}), case_closed_on(new), delta)
+    for envelope, entity_facts in facts:
+        for kind, entity_id, parent, merge in entity_facts:
+            _fold(states, envelope, kind, entity_id, parent, merge, delta)
+    states.flush()
     _apply(conn, {key: -weight for key, weight in delta.items() if weight})
+
+
+def _fold(states, envelope, kind, entity_id, parent, merge, delta: Tally) -> None:
+    old, old_municipality = states.get(kind, entity_id)
+    new = copy.deepcopy(old) if old else {}
+    merge(new, envelope)
+    municipality = new.get("municipality") or old_municipality or envelope["municipality"]
+    related = _related(states, kind, parent)
+    delta.update(contributions(kind, old_municipality, old, related))
+    delta.subtract(contributions(kind, municipality, new, related))
+    states.put(kind, entity_id, parent, municipality, new)
+    if kind == "case" and case_closed_on(old or {}) != case_closed_on(new):
+        _recount_barriers(states, entity_id, case_closed_on(old or {}), case_closed_on(new), delta)
+
+
+#: PostgreSQL lock order: case before barrier (a barrier's event reads its case; a case's closure recounts its
+#: barriers) and referral before person, as the one-event fold always did; within a kind by id. Any two
+#: transactions therefore take their shared locks in the same order: no deadlock.
+LOCK_ORDER = ("case", "barrier", "referral", "person", "manager")
+_STATES = select(ENTITIES.c.entity_id, ENTITIES.c.state, ENTITIES.c.municipality, ENTITIES.c.parent).where(
+    ENTITIES.c.kind == bindparam("kind"), ENTITIES.c.entity_id.in_(bindparam("ids", expanding=True))
+).order_by(ENTITIES.c.entity_id)
+_STATES_LOCKED = _STATES.with_for_update()
+
+
+class _States:
+    """The entity rows one transaction folds into, read once (one query per kind) and written back once.
+
+    PostgreSQL: workers or instances may fold concurrently, so each row is created empty if new and locked
+    before it is read (else two events of one case could each merge into the same old state), in LOCK_ORDER.
+    SQLite runs one writing transaction at a time anyway."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.rows: dict[tuple, list] = {}  # (kind, id) -> [state or None, municipality or None, parent]
+        self.dirty: set[tuple] = set()
+
+    def load(self, keys: dict[tuple, tuple]) -> None:
+        """keys: (kind, entity_id) -> (parent, municipality for a placeholder row)."""
+        conn, postgres = self.conn, self.conn.dialect.name != "sqlite"
+        by_kind: dict[str, list] = {}
+        for key in keys:
+            by_kind.setdefault(key[0], []).append(key[1])
+        for kind in sorted(by_kind, key=lambda k: LOCK_ORDER.index(k) if k in LOCK_ORDER else len(LOCK_ORDER)):
+            ids = sorted(set(by_kind[kind]))
+            if postgres:
+                conn.execute(_placeholder(conn.dialect.name), [
+                    {"kind": kind, "entity_id": i, "parent": keys[(kind, i)][0],
+                     "municipality": keys[(kind, i)][1], "state": {}} for i in ids])
+            found = {row.entity_id: row for row in conn.execute(_STATES_LOCKED if postgres else _STATES,
+                                                                  {"kind": kind, "ids": ids})}
+            for i in ids:
+                row = found.get(i)
+                self.rows[(kind, i)] = ([row.state or None, row.municipality, row.parent] if row
+                                        else [None, None, keys[(kind, i)][0]])
+
+    def get(self, kind: str, entity_id: str) -> tuple:
+        state, municipality, _ = self.rows.get((kind, entity_id), (None, None, ""))
+        return state, municipality
+
+    def put(self, kind, entity_id, parent, municipality, state) -> None:
+        self.rows[(kind, entity_id)] = [state, municipality, parent]
+        self.dirty.add((kind, entity_id))
+
+    def children(self, kind: str, parent: str) -> list[tuple]:
+        """(state, municipality) of the stored `kind` rows under `parent`, as this transaction has them."""
+        rows = {row.entity_id: (row.state, row.municipality)
+                for row in self.conn.execute(_CHILDREN_IDS, {"kind": kind, "parent": parent})}
+        for (k, entity_id), (state, municipality, row_parent) in self.rows.items():
+            if k == kind and row_parent == parent and state:
+                rows[entity_id] = (state, municipality)
+        return [rows[i] for i in sorted(rows)]
+
+    def flush(self) -> None:
+        if self.dirty:
+            self.conn.execute(_entity_upsert(self.conn.dialect.name), [
+                {"kind": k, "entity_id": i, "parent": self.rows[(k, i)][2],
+                 "municipality": self.rows[(k, i)][1], "state": self.rows[(k, i)][0]}
+                for k, i in sorted(self.dirty)])
+            self.dirty.clear()
+
+
+_CHILDREN_IDS = select(ENTITIES.c.entity_id, ENTITIES.c.state, ENTITIES.c.municipality).where(
+    ENTITIES.c.kind == bindparam("kind"), ENTITIES.c.parent == bindparam("parent"))
 
 
 @cache
 def _placeholder(dialect: str):
-    return pg_insert(ENTITIES).on_conflict_do_nothing(index_elements=["kind", "entity_id"])
+    return _batched(pg_insert(ENTITIES).on_conflict_do_nothing(index_elements=["kind", "entity_id"]), dialect,
+                    ENTITIES.c.kind)
 
 
-def _lock(conn, kind: str, entity_id: str, municipality: str, parent: str = "", read: bool = False):
-    """PostgreSQL: workers fold events concurrently, so an entity's row is locked (created empty if new) before
-    its state is read and merged, else two events of one case could each merge into the same old state. Locks
-    are taken case before barrier and referral before person, so no two events wait for each other in a
-    cycle. SQLite runs one transaction at a time anyway. With `read`, returns the locked row (state,
-    municipality), saving a round trip."""
-    if conn.dialect.name == "sqlite":
-        return None
-    conn.execute(_placeholder(conn.dialect.name), {"kind": kind, "entity_id": entity_id, "parent": parent,
-                                                   "municipality": municipality, "state": {}})
-    return conn.execute(_LOCK, {"kind": kind, "entity_id": entity_id}).first()
-
-
-def _related(conn, kind: str, parent: str) -> dict | None:
+def _related(states, kind: str, parent: str) -> dict | None:
     """A barrier's case: its closure ends the barrier's spell (a closed case has no open barriers)."""
     if kind != "barrier":
         return None
-    row = conn.execute(_ENTITY_STATE, {"kind": "case", "entity_id": parent}).first()
-    return {"closed_on": case_closed_on(row.state)} if row and row.state else None
+    state, _ = states.get("case", parent)
+    return {"closed_on": case_closed_on(state)} if state else None
 
 
-def _recount_barriers(conn, case_id: str, old_closed, new_closed, delta: Tally) -> None:
-    for row in conn.execute(_CHILDREN, {"kind": "barrier", "parent": case_id}).all():
-        delta.update(contributions("barrier", row.municipality, row.state, {"closed_on": old_closed}))
-        delta.subtract(contributions("barrier", row.municipality, row.state, {"closed_on": new_closed}))
+def _recount_barriers(states, case_id: str, old_closed, new_closed, delta: Tally) -> None:
+    for state, municipality in states.children("barrier", case_id):
+        delta.update(contributions("barrier", municipality, state, {"closed_on": old_closed}))
+        delta.subtract(contributions("barrier", municipality, state, {"closed_on": new_closed}))
 
 
 def _apply(conn, delta: dict) -> None:
@@ -452,8 +575,8 @@ def rebuild(engine, progress=None, chunk: int = 2000) -> int:
         with engine.begin() as conn:
             rows = conn.execute(select(ARCHIVE.c.id, ARCHIVE.c.envelope).where(ARCHIVE.c.id > last_id)
                                 .order_by(ARCHIVE.c.id).limit(chunk)).all()
-            for row in rows:
-                project(conn, row.envelope, replay=True)
+            # replayed erasures already did their work (the archive holds the pseudonyms)
+            project_many(conn, [row.envelope for row in rows if row.envelope["event_type"] != "person_erased"])
         if not rows:
             break
         last_id = rows[-1].id

@@ -1,29 +1,27 @@
 """Analytics service: folds every event of intake, casework and referrals (pseudonymous ids, codes, dates) into
 pre-aggregated counters and answers the reports of the steering group, with disclosure control.
 
-Each consumed event is archived once by event_id (projections.ingest), in the same transaction as its
+Each consumed event is archived once by event_id (projections.ingest_many), in the same transaction as its
 projection: a redelivery, or the same event reaching the district twice through a shovel, changes nothing.
+Events are consumed in batches, one transaction each (consumer.py).
 """
 from __future__ import annotations
 
 import base64
-import sys
 from datetime import date
 
-import eventlet
-from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 
 from services.shared.auth import CallerProvider, Permission
 from services.shared.db import Database
 from services.shared.errors import Forbidden
-from services.shared.messaging import subscribe
 from services.shared.rpc import rpc
 from services.shared.schemas import load_or_raise, schema
 from services.shared.service import ServiceBase
 from services.shared.settings import Settings
 
 from . import projections
+from .consumer import batch_subscribe
 from .disclosure import check_min_cell
 from .models import metadata
 from .render import html_report, pdf_report
@@ -41,79 +39,17 @@ class MinCell(DependencyProvider):
         return self.k
 
 
-#: how long a batch waits for more events after the first: a few ms of latency for far fewer commits
-BATCH_WINDOW_SECONDS = 0.005
-
-
-class Batcher(DependencyProvider):
-    """`self.batcher.ingest(envelope)`: folds the event in together with the ones other workers are handing in
-    at the same moment, in one transaction (a commit per event would bound the rate at the commits per second
-    the disk allows). Each worker waits for the commit of its batch before it returns, so its message is acked
-    only once its event is stored: nothing is lost. A failing batch is retried one event at a time, so only
-    the failing event fails (and is retried or dead-lettered by the subscription)."""
-
-    def setup(self):
-        self.database = next(d for d in self.container.dependencies if isinstance(d, Database))
-        self.pending: list = []
-        self.wake = Event()
-        self.running = False
-        self.thread = None
-
-    def start(self):
-        self.running = True
-        self.thread = self.container.spawn_managed_thread(self._run)
-
-    def stop(self):
-        self.running = False
-        if self.thread is not None:
-            self.thread.kill()
-
-    def kill(self):
-        self.stop()
-
-    def get_dependency(self, worker_ctx):
-        return self
-
-    def ingest(self, envelope: dict) -> bool:
-        done = Event()
-        self.pending.append((projections.jsonable(envelope), done))
-        if not self.wake.ready():
-            self.wake.send(True)
-        return done.wait()
-
-    def _run(self):
-        while self.running:
-            self.wake.wait()
-            self.wake = Event()
-            eventlet.sleep(BATCH_WINDOW_SECONDS)  # workers handing in meanwhile join this batch
-            batch, self.pending = self.pending, []
-            if batch:
-                self._fold(batch)
-
-    def _fold(self, batch):
-        transactions = self.database.transactions
-        try:
-            with transactions() as uow:
-                results = [projections.ingest(uow.connection, envelope) for envelope, _ in batch]
-        except Exception:
-            if len(batch) == 1:
-                batch[0][1].send_exception(*sys.exc_info())
-                return
-            for item in batch:  # one at a time: only the failing event fails
-                self._fold([item])
-            return
-        for (_, done), result in zip(batch, results):
-            done.send(result)
-
-
 class _Consumer:
-    """One subscription per consumed (producer, event_type): archive and project in one transaction."""
+    """One batch subscription per consumed (producer, event_type): the consumer (consumer.py) archives and
+    projects the events it receives in batches, one transaction each, and acks them after the commit. The
+    method itself folds one envelope in its own transaction (for a direct call, e.g. from a test hook)."""
 
     @staticmethod
     def make(producer: str, event_type: str):
-        @subscribe(producer, event_type)
+        @batch_subscribe(producer, event_type)
         def handle(self, envelope):
-            return self._ingest(envelope)
+            with self.db.transaction() as uow:
+                return projections.ingest(uow.connection, projections.jsonable(envelope))
         handle.__name__ = f"on_{producer}_{event_type}"
         return handle
 
@@ -124,10 +60,6 @@ class AnalyticsService(ServiceBase):
     db = Database(metadata)
     caller = CallerProvider()
     min_cell = MinCell()
-    batcher = Batcher()
-
-    def _ingest(self, envelope) -> bool:
-        return self.batcher.ingest(envelope)
 
     def _scope(self, requested: str | None) -> list[str]:
         """The caller's municipalities, or the one asked for if it is one of them."""

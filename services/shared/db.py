@@ -162,14 +162,8 @@ class UnitOfWork:
 
     def emit(self, event_type: str, municipality: str, payload: dict, *, schema_version: int = 1) -> dict:
         """Record an event for publication when (and only if) this transaction commits."""
-        envelope = build_envelope(self.producer, event_type, municipality, payload,
-                                  schema_version=schema_version, request_id=self.request_id)
-        self.connection.execute(_insert_statement(self.outbox), {
-            "event_id": envelope["event_id"], "exchange": f"{self.producer}.events", "routing_key": event_type,
-            "body": envelope, "created_at": utcnow(), "attempts": 0,
-        })
-        self.emitted.append(envelope)
-        return envelope
+        return self.emit_to(f"{self.producer}.events", event_type, self.producer, event_type, municipality,
+                            payload, schema_version=schema_version)
 
     def emit_to(self, exchange: str, routing_key: str, producer: str, event_type: str, municipality: str,
                 payload: dict, *, schema_version: int = 1) -> dict:

@@ -119,3 +119,45 @@ def test_a_registration_reaches_analytics(start_stack, db_urls, http, auth):
                     headers=auth("analyst", [LUEDENSCHEID])).json()
     opened = data["tables"]["opened_and_closed"]["rows"][0]
     assert opened["key"] == "opened" and opened["cells"][LUEDENSCHEID] == {"value": None, "suppressed": True}
+
+
+def test_a_batch_with_a_duplicate_and_a_poison_event_lands_the_good_ones_once(start_stack, db_urls, monkeypatch,
+                                                                              tmp_path):
+    """The batch consumer folds many events per transaction; one event that cannot be folded fails alone: it is
+    retried and then dead-lettered with the platform's headers, every other event lands exactly once."""
+    from services.shared import messaging
+    from services.shared.migrations import upgrade
+    from tests.integration.test_dead_letters import get_dead_letters
+
+    events = synthetic.stream(30, TOWNS, seed=33, first_day=date(2026, 5, 1), days=120)
+    poison = next(e for e in events if e["event_type"] == "barrier_recorded")
+    good = [e for e in events if e is not poison]
+    merge = projections._merge_barrier
+
+    def failing_merge(state, envelope):
+        if envelope["event_id"] == poison["event_id"]:
+            raise RuntimeError("cannot fold this one")
+        merge(state, envelope)
+    monkeypatch.setattr(projections, "_merge_barrier", failing_merge)
+    monkeypatch.setattr(messaging, "RETRY_BASE_SECONDS", 0.2)
+    stack = start_stack(db_urls, services=("analytics",), KIM_EVENT_MAX_ATTEMPTS=2)
+
+    publish(stack.config["AMQP_URI"], events + events[:5])  # the first five twice, all in a batch or two
+    (letter,) = poll(lambda: get_dead_letters(stack.config["AMQP_URI"]), timeout=30)
+    assert letter.properties["message_id"] == poison["event_id"]
+    assert letter.headers["kim.consumer"] == "analytics.on_casework_barrier_recorded"
+    assert letter.headers["kim.attempts"] == 2 and letter.headers["kim.error"] == "RuntimeError: cannot fold this one"
+    assert letter.headers["kim.exchange"] == "casework.events"
+    assert letter.headers["kim.routing_key"] == "barrier_recorded"
+    poll(lambda: stack.count("analytics", "analytics_events") == len(good), timeout=30)
+
+    # the good ones exactly once: the counters equal folding them once without a broker
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    upgrade("analytics", reference)
+    engine = create_engine(reference)
+    monkeypatch.setattr(projections, "_merge_barrier", merge)
+    with engine.begin() as conn:
+        projections.ingest_many(conn, good)
+    engine.dispose()
+    assert snapshot(stack.urls["analytics"]) == snapshot(reference)
+    assert stack.count("analytics", "analytics_events") == len(good)

@@ -235,26 +235,59 @@ def test_service_scopes_to_the_callers_municipalities(engine):
         service(engine, "case_manager").report("cases", {})
 
 
-def test_batcher_folds_a_batch_at_once_and_fails_only_the_failing_event(engine):
+def test_a_batch_folds_to_the_same_counters_as_one_event_at_a_time(sqlite_urls, tmp_path):
+    from services.shared.migrations import upgrade
+
+    events = synthetic.stream(60, TOWNS, seed=11)
+    shuffled = list(events)
+    random.Random(5).shuffle(shuffled)
+    shuffled += shuffled[:30]  # duplicates, in the same batch
+    snapshots = []
+    for name in ("one", "batch"):
+        url = f"sqlite:///{tmp_path / f'{name}.db'}"
+        upgrade("analytics", url)
+        engine = make_engine(url)
+        if name == "one":
+            results = fold(engine, shuffled)
+        else:
+            with engine.begin() as conn:
+                results = projections.ingest_many(conn, shuffled[:200])
+                results += projections.ingest_many(conn, shuffled[200:])
+        assert results == [True] * len(events) + [False] * 30
+        snapshots.append(snapshot(engine))
+        engine.dispose()
+    assert snapshots[0] and snapshots[0] == snapshots[1]
+
+
+def test_batch_folder_lands_good_events_once_and_fails_only_the_poison_one(engine):
     from types import SimpleNamespace
 
-    from eventlet.event import Event
+    from services.analytics.consumer import BatchFolder
 
-    from services.analytics.service import Batcher
-
-    batcher = Batcher()
-    batcher.database = SimpleNamespace(transactions=Transactions(engine, "analytics", metadata))
-    opened, recorded, _ = barrier_events()
-    broken = {**recorded, "event_id": "55555555-5555-4555-8555-555555555555",
+    acked, failed = [], []
+    consumer = SimpleNamespace(ack_message=acked.append, requeue_message=pytest.fail)
+    subscription = SimpleNamespace(queue_consumer=consumer,
+                                   handle_result=lambda message, ctx, exc_info: failed.append((message, exc_info)))
+    folder = BatchFolder()
+    folder.database = SimpleNamespace(transactions=Transactions(engine, "analytics", metadata))
+    opened, recorded, resolved = barrier_events()
+    poison = {**recorded, "event_id": "55555555-5555-4555-8555-555555555555",
               "payload": {k: v for k, v in recorded["payload"].items() if k != "code"}}
-    batch = [(e, Event()) for e in (opened, broken, recorded, opened)]
-    batcher._fold(batch)
-    assert [done.wait() for i, (_, done) in enumerate(batch) if i != 1] == [True, True, False]
-    with pytest.raises(KeyError):
-        batch[1][1].wait()
+    envelopes = [opened, recorded, poison, resolved, opened]  # the last one a duplicate
+    messages = [SimpleNamespace(properties={"message_id": e["event_id"]}, n=n) for n, e in enumerate(envelopes)]
+    folder.fold([(projections.jsonable(e), subscription, m) for e, m in zip(envelopes, messages)])
+
+    assert sorted(m.n for m in acked) == [0, 1, 3, 4]  # the good ones and the duplicate, after their commit
+    ((message, exc_info),) = failed  # the poison one alone takes the retry/dead-letter path
+    assert message.n == 2 and isinstance(exc_info[1], KeyError)
     with engine.connect() as conn:
         archived = conn.execute(select(projections.ARCHIVE.c.event_id)).scalars().all()
-    assert sorted(archived) == sorted([opened["event_id"], recorded["event_id"]])
+    assert sorted(archived) == sorted(e["event_id"] for e in (opened, recorded, resolved))
+    reference = make_engine("sqlite://")
+    metadata.create_all(reference)
+    fold(reference, [opened, recorded, resolved])
+    assert snapshot(engine) == snapshot(reference)
+    reference.dispose()
 
 
 def test_pdf_is_one_valid_page(engine):

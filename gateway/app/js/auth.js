@@ -26,10 +26,11 @@ export function signOutExpired() {
   location.reload();
 }
 
-export async function devSignIn({ role, municipality, sub, provider_id }) {
+export async function devSignIn({ role, municipality, sub, provider_id, team }) {
   const response = await fetch("/app/dev-token", {
     method: "POST", headers: { "Content-Type": "application/json" }, credentials: "omit",
-    body: JSON.stringify({ role, municipalities: [municipality], sub: sub || undefined, provider_id: provider_id || undefined }),
+    body: JSON.stringify({ role, municipalities: [municipality], sub: sub || undefined, provider_id: provider_id || undefined,
+                          team: team || undefined }),
   });
   const data = await response.json();
   if (!response.ok) return { problem: data };

@@ -49,7 +49,7 @@ const DICT = {
     service: "Dienst", refresh: "Aktualisieren",
     cases: "Fälle", case: "Fall", assigned_to: "Zuständig", opened_at: "Eröffnet", not_found: "Nicht gefunden.",
     forbidden: "Ihre Rolle darf das nicht.", signed_out: "Sie sind abgemeldet.", session_expired: "Ihre Sitzung ist abgelaufen. Bitte melden Sie sich neu an.",
-    yes: "ja", no: "nein",
+    yes: "ja", no: "nein", actions: "Aktionen",
   },
   en: {
     skip: "Skip to content", brand: "KIM – integration management", nav: "Main navigation", signout: "Sign out",
@@ -100,7 +100,7 @@ const DICT = {
     service: "Service", refresh: "Refresh",
     cases: "Cases", case: "Case", assigned_to: "Assigned to", opened_at: "Opened", not_found: "Not found.",
     forbidden: "Your role may not do this.", signed_out: "You are signed out.", session_expired: "Your session has expired. Please sign in again.",
-    yes: "yes", no: "no",
+    yes: "yes", no: "no", actions: "Actions",
   },
 };
 const ROLE_LABELS = {
@@ -120,6 +120,11 @@ export function t(key, vars = {}) {
   let text = DICT[lang][key] ?? DICT.en[key] ?? key;
   for (const [name, value] of Object.entries(vars)) text = text.replace(`{${name}}`, value);
   return text;
+}
+
+/** Screens bring their own texts: addTexts({de: {...}, en: {...}}). */
+export function addTexts(texts) {
+  for (const [language, entries] of Object.entries(texts)) Object.assign(DICT[language], entries);
 }
 
 export function roleLabel(role) { return ROLE_LABELS[lang][role] || role; }

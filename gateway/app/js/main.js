@@ -7,12 +7,20 @@ import * as intake from "./screens/intake.js";
 import * as person from "./screens/person.js";
 import * as privacy from "./screens/privacy.js";
 import * as cases from "./screens/cases.js";
+import * as casework from "./screens/casework.js";
+import * as team from "./screens/team.js";
+import * as partner from "./screens/partner.js";
+import * as analytics from "./screens/analytics.js";
 
 export let config = null;
 const main = document.getElementById("main");
 
 /** The screens each role has, in the navigation's order: [route, i18n key, roles]. */
 const NAV = [
+  ["#/worklist", "nav.worklist", ["case_manager"]],
+  ["#/team", "nav.team", ["team_lead", "district_admin"]],
+  ["#/inbox", "nav.inbox", ["partner"]],
+  ["#/analytics", "nav.analytics", ["analyst", "district_admin", "team_lead"]],
   ["#/register", "nav.register", ["intake_officer", "team_lead", "district_admin"]],
   ["#/search", "nav.search", ["intake_officer", "case_manager", "team_lead"]],
   ["#/cases", "nav.cases", ["case_manager", "team_lead", "district_admin", "intake_officer"]],
@@ -26,6 +34,12 @@ const ROUTES = [
   [/^#\/person\/([0-9a-f-]{36})$/, (ctx, id) => person.page(ctx, id)],
   [/^#\/household\/([0-9a-f-]{36})$/, (ctx, id) => person.household(ctx, id)],
   [/^#\/cases$/, (ctx) => cases.list(ctx)],
+  [/^#\/worklist$/, (ctx) => casework.worklist(ctx)],
+  [/^#\/case\/([0-9a-f-]{36})$/, (ctx, id) => casework.casePage(ctx, id)],
+  [/^#\/team$/, (ctx) => team.page(ctx)],
+  [/^#\/inbox$/, (ctx) => partner.inbox(ctx)],
+  [/^#\/inbox\/([0-9a-f-]{36})$/, (ctx, id) => partner.referral(ctx, id)],
+  [/^#\/analytics$/, (ctx) => analytics.page(ctx)],
   [/^#\/audit$/, (ctx) => privacy.audit(ctx)],
   [/^#\/privacy$/, (ctx) => privacy.page(ctx)],
   [/^#\/privacy\/([0-9a-f-]{36})$/, (ctx, id) => privacy.page(ctx, id)],
@@ -71,7 +85,8 @@ function signInScreen(message) {
           field("role", { label: t("role"), required: true, options: config.roles.map((r) => [r, roleLabel(r)]), value: "intake_officer" }),
           field("municipalities", { label: t("municipality"), required: true, options: config.municipalities.map((m) => [m.ags, `${m.name} (${m.ags})`]), value: config.municipalities[0]?.ags }),
           field("sub", { label: t("username"), hint: "z. B. asiebel" }),
-          field("provider_id", { label: t("provider_id") }))),
+          field("provider_id", { label: t("provider_id") }),
+          field("team", { label: t("team_optional") }))),
       h("button", { type: "submit" }, t("signin")));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -91,6 +106,8 @@ function home(user) {
     h("ul", {}, navFor(user.role).map(([href, key]) => h("li", {}, h("a", { href }, t(key))))));
 }
 
+let routeGeneration = 0;
+
 async function route() {
   const user = claims();
   renderHeader(user);
@@ -100,9 +117,14 @@ async function route() {
     return signInScreen(expired ? t("session_expired") : null);
   }
   const hash = location.hash || "#/";
+  // a screen that loads its data shows itself later: only if it is still the current one (a quicker
+  // navigation meanwhile must not be overwritten by a slower, older screen)
+  const generation = ++routeGeneration;
+  const current = () => generation === routeGeneration;
+  const showIfCurrent = (...args) => { if (current()) show(...args); };
   for (const [pattern, screen] of ROUTES) {
     const match = hash.match(pattern);
-    if (match) return screen({ user, config, show }, ...match.slice(1));
+    if (match) return screen({ user, config, show: showIfCurrent, current }, ...match.slice(1));
   }
   return home(user);
 }

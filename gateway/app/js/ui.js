@@ -162,7 +162,7 @@ export function readForm(form) {
 export function table(caption, columns, rows) {
   return h("table", {},
     h("caption", {}, caption),
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c === "" ? h("span", { class: "visually-hidden" }, t("actions")) : c)))),
     h("tbody", {}, rows.map((r) => h("tr", {}, r.map((cell) => h("td", {}, cell))))));
 }
 

@@ -13,7 +13,7 @@ export function list(ctx) {
     const items = r.data.items || [];
     results.replaceChildren(items.length ? table(`${t("cases")}: ${items.length}`, [t("case_id"), t("status"), t("assigned_to"), t("opened_at"), t("person")],
       items.map((c) => [c.id.slice(0, 8), codeLabel(c.status), fmt(c.assigned_to), fmt(c.opened_at),
-        h("a", { href: `#/person/${c.person_id}` }, t("open"))])) : notice("ok", t("no_results")));
+        h("span", {}, h("a", { href: `#/case/${c.id}` }, t("case")), " · ", h("a", { href: `#/person/${c.person_id}` }, t("person")))])) : notice("ok", t("no_results")));
   });
   form.addEventListener("submit", (event) => { event.preventDefault(); load(); });
   ctx.show(t("cases"), form, results);

@@ -1,0 +1,132 @@
+// The team lead's screen: caseload against capacity, the unassigned queue, (re)assignment with a reason, and
+// absences with deputies. GET /v1/teams/{team}/caseload (a token with a team) or each case manager's caseload.
+import { api } from "../api.js";
+import { addTexts, codeLabel, t } from "../i18n.js";
+import { announce, field, fmt, h, notice, readForm, run, table } from "../ui.js";
+import { townName } from "./casework.js";
+
+addTexts({
+  de: {
+    "nav.team": "Team", team: "Team und Fallverteilung", team_optional: "Team (optional)", caseload: "Fallbelastung",
+    active_cases: "Aktive Fälle", capacity: "Kapazität", load: "Auslastung", absent_today: "Heute abwesend",
+    unassigned: "Nicht zugewiesene Fälle", unassigned_count: "Warteschlange der Kommune: {n}", assign: "Zuweisen",
+    reassign: "Fall neu zuweisen", no_case_managers: "Noch keine Fallmanager*innen.",
+    absences: "Abwesenheiten und Vertretungen", absence_from: "von", absence_to: "bis", deputy: "Vertretung",
+    absence_kind: "Art", add_absence: "Abwesenheit eintragen", queue_empty: "Keine Fälle ohne Zuständigkeit.",
+    over_capacity: "über Kapazität",
+  },
+  en: {
+    "nav.team": "Team", team: "Team and assignment", team_optional: "Team (optional)", caseload: "Caseload",
+    active_cases: "Active cases", capacity: "Capacity", load: "Load", absent_today: "Absent today",
+    unassigned: "Unassigned cases", unassigned_count: "The municipality's queue: {n}", assign: "Assign",
+    reassign: "Reassign a case", no_case_managers: "No case managers yet.",
+    absences: "Absences and deputies", absence_from: "from", absence_to: "to", deputy: "Deputy",
+    absence_kind: "Kind", add_absence: "Record absence", queue_empty: "No unassigned cases.",
+    over_capacity: "over capacity",
+  },
+});
+
+/** A bar with its value in text: the width carries nothing the text does not say. */
+export function bar(value, max, label) {
+  const width = max > 0 ? Math.max(0, Math.min(1, value / max)) * 200 : 0;
+  const svgNS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(svgNS, "svg");
+  svg.setAttribute("width", "204"); svg.setAttribute("height", "14"); svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "bar");
+  const frame = document.createElementNS(svgNS, "rect");
+  for (const [k, v] of Object.entries({ x: 1, y: 1, width: 202, height: 12, class: "bar-frame" })) frame.setAttribute(k, v);
+  const fill = document.createElementNS(svgNS, "rect");
+  for (const [k, v] of Object.entries({ x: 2, y: 2, width: width.toFixed(1), height: 10, class: "bar-fill" })) fill.setAttribute(k, v);
+  svg.append(frame, fill);
+  return h("span", { class: "bar-cell" }, svg, h("span", {}, ` ${label}`));
+}
+
+async function caseload(user) {
+  if (user.team) {
+    try {
+      const data = (await api("GET", `/v1/teams/${encodeURIComponent(user.team)}/caseload`)).data;
+      return { rows: data.case_managers, unassigned: data.unassigned_cases };
+    } catch (error) {
+      if (error.status !== 404) throw error;  // a team without case managers yet: the town's case managers
+    }
+  }
+  const managers = (await api("GET", "/v1/case-managers", { query: { municipality: user.municipalities?.[0], limit: 100 } })).data.items;
+  const loads = await Promise.all(managers.map((m) => api("GET", `/v1/case-managers/${m.id}/caseload`).then((r) => r.data).catch(() => null)));
+  const rows = loads.flatMap((l) => l?.case_managers || []);
+  return { rows, unassigned: loads.find(Boolean)?.unassigned_cases, managers };
+}
+
+export async function page(ctx) {
+  const town = ctx.user.municipalities?.[0];
+  let load, queue, managers;
+  try {
+    [load, queue, managers] = await Promise.all([caseload(ctx.user),
+      api("GET", "/v1/cases", { query: { unassigned: "true", municipality: town, limit: 50 } }).then((r) => r.data.items),
+      api("GET", "/v1/case-managers", { query: { municipality: town, limit: 100 } }).then((r) => r.data.items)]);
+  } catch (error) { ctx.show(t("team"), notice("error", error.status === 403 ? t("forbidden") : error.message)); return; }
+  const reload = () => { if (ctx.current()) page(ctx); };
+  const options = managers.map((m) => [m.id, `${m.name} (${m.username})`]);
+
+  const rows = load.rows.map((r) => [r.name || r.username, String(r.active_cases), fmt(r.capacity),
+    bar(r.active_cases, r.capacity || 1, r.load == null ? t("none") : `${Math.round(r.load * 100)} %${r.load > 1 ? ` ⚠ ${t("over_capacity")}` : ""}`),
+    r.absent_today ? `⚠ ${t("absent_today")}` : t("no")]);
+  const loadTable = rows.length ? table(t("caseload"), [t("case_manager"), t("active_cases"), t("capacity"), t("load"), t("absent_today")], rows)
+    : h("p", {}, t("no_case_managers"));
+
+  const assignForm = (caseId) => {
+    const f = h("form", { novalidate: true, class: "inline-form assign", "aria-label": `${t("assign")} ${caseId.slice(0, 8)}` },
+      field("case_manager_id", { label: t("case_manager"), required: true, options }),
+      field("reason", { label: t("reason"), required: true }),
+      h("button", { type: "submit", class: "secondary" }, t("assign")));
+    f.addEventListener("submit", (event) => {
+      event.preventDefault();
+      run(f, () => api("POST", `/v1/cases/${caseId}/assignment`, { body: readForm(f) }), () => { announce(t("saved_ok")); reload(); });
+    });
+    return f;
+  };
+  const queueTable = queue.length ? table(`${t("unassigned")}: ${queue.length}`, [t("case_id"), t("municipality"), t("opened_at"), t("case_status"), t("assign")],
+    queue.map((c) => [h("a", { href: `#/case/${c.id}` }, c.id.slice(0, 8)), townName(ctx.config, c.municipality), fmt(c.opened_at?.slice(0, 10)), codeLabel(c.status), assignForm(c.id)]))
+    : notice("ok", t("queue_empty"));
+
+  const reassign = h("form", { novalidate: true, "aria-label": t("reassign") },
+    h("div", { class: "grid" }, field("case_id", { label: t("case_id"), required: true, attrs: { "data-skip": "" } }),
+      field("case_manager_id", { label: t("case_manager"), required: true, options }),
+      field("reason", { label: t("reason"), required: true })),
+    h("button", { type: "submit" }, t("reassign")));
+  reassign.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const caseId = reassign.querySelector("[name=case_id]").value.trim();
+    run(reassign, () => api("POST", `/v1/cases/${encodeURIComponent(caseId)}/assignment`, { body: readForm(reassign) }), () => { announce(t("saved_ok")); reload(); });
+  });
+
+  const absence = h("form", { novalidate: true, "aria-label": t("add_absence") },
+    h("div", { class: "grid" },
+      field("case_manager", { label: t("case_manager"), required: true, options, attrs: { "data-skip": "" } }),
+      field("from", { label: t("absence_from"), type: "date", required: true }),
+      field("to", { label: t("absence_to"), type: "date", required: true }),
+      field("deputy_id", { label: t("deputy"), options }),
+      field("kind", { label: t("absence_kind"), options: ctx.config.enums.absence_kind.map((k) => [k, codeLabel(k)]), value: "holiday" })),
+    h("button", { type: "submit" }, t("add_absence")));
+  const absenceList = h("div", { "aria-live": "polite" });
+  absence.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const who = absence.querySelector("[name=case_manager]").value;
+    if (!who) { absence.querySelector("[name=case_manager]").focus(); return; }
+    run(absence, () => api("POST", `/v1/case-managers/${who}/absences`, { body: readForm(absence) }), () => { announce(t("saved_ok")); showAbsences(); });
+  });
+  const names = Object.fromEntries(managers.map((m) => [m.id, m.name]));
+  const showAbsences = async () => {
+    const lists = await Promise.all(managers.map((m) => api("GET", `/v1/case-managers/${m.id}/absences`).then((r) => r.data.items).catch(() => [])));
+    const items = lists.flat();
+    absenceList.replaceChildren(items.length ? table(t("absences"), [t("case_manager"), t("absence_from"), t("absence_to"), t("absence_kind"), t("deputy")],
+      items.map((a) => [names[a.case_manager_id] || a.case_manager_id, a.from, a.to, codeLabel(a.kind), fmt(names[a.deputy_id])])) : h("p", {}, `${t("absences")}: ${t("none")}`));
+  };
+
+  ctx.show(t("team"),
+    h("section", { "aria-labelledby": "caseload-title" }, h("h2", { id: "caseload-title" }, t("caseload")), loadTable,
+      load.unassigned != null ? h("p", {}, t("unassigned_count", { n: load.unassigned })) : null),
+    h("section", { "aria-labelledby": "queue-title" }, h("h2", { id: "queue-title" }, t("unassigned")), queueTable),
+    h("section", { "aria-labelledby": "reassign-title" }, h("h2", { id: "reassign-title" }, t("reassign")), reassign),
+    h("section", { "aria-labelledby": "absences-title" }, h("h2", { id: "absences-title" }, t("absences")), absence, absenceList));
+  showAbsences();
+}

@@ -1,0 +1,140 @@
+"""Analytics' batch consumer: many events per transaction, without a nameko worker per event.
+
+The platform's `@subscribe` spawns a worker per message and the queue consumer lets `KIM_MAX_WORKERS`
+messages per queue be in flight, so a consumer folding one event per transaction (or per worker batch) is
+bound by the per-message cost in nameko and by the commits and round trips per event. Here every analytics
+subscription hands its validated envelope straight to one `BatchFolder` per container, which folds up to
+BATCH_MAX events (whatever arrived within BATCH_WINDOW_SECONDS of the first, or meanwhile) in one transaction
+with `projections.ingest_many` (one archive insert, one read per entity kind, one entity and one counter
+upsert), and acks the batch's messages only once it committed: nothing is lost, a crash redelivers, and the
+archive by event_id makes a redelivery change nothing.
+
+A failing batch is split in halves and each half folded again, down to the single failing event, whose
+message then takes the subscription's own failure path (`Subscription.handle_result`): retry queue with
+backoff, after KIM_EVENT_MAX_ATTEMPTS the dead-letter queue with the same headers; all good events of the
+batch land in a few transactions. An unavailable database is not the events' fault: the batch is requeued
+whole after a pause, no attempt counted (as `handle_result` does for one message).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+import eventlet
+from eventlet.event import Event
+from marshmallow import ValidationError
+from nameko.extensions import SharedExtension
+
+from services.shared.connection import KimQueueConsumer
+from services.shared.db import Database
+from services.shared.errors import Unavailable
+from services.shared.events import load_envelope
+from services.shared.messaging import RETRY_PAUSE_SECONDS, Subscription
+
+from . import projections
+
+log = logging.getLogger(__name__)
+
+#: events folded in one transaction at most
+BATCH_MAX = 500
+#: how long a batch waits for more events after the first when the consumer is idle: a few ms of latency
+#: for far fewer commits (under load the batch fills while the previous one is folded, no wait)
+BATCH_WINDOW_SECONDS = 0.02
+#: unacked messages per subscription queue: enough to fill a batch from one busy event type
+PREFETCH = 500
+
+
+class BatchQueueConsumer(KimQueueConsumer):
+    """The platform's reconnecting consumer with a deeper prefetch (nameko's is KIM_MAX_WORKERS, sized for a
+    worker per message). A separate shared extension, so analytics' RPC consumer keeps its own."""
+
+    @property
+    def prefetch_count(self):
+        return PREFETCH
+
+
+class BatchFolder(SharedExtension):
+    """Collects the envelopes of all the container's batch subscriptions and folds them in batches."""
+
+    def setup(self):
+        self.database = next(d for d in self.container.dependencies if isinstance(d, Database))
+        self.pending: list[tuple] = []  # (envelope as JSON, subscription, message)
+        self.wake = Event()
+        self.thread = None
+
+    def start(self):
+        self.thread = self.container.spawn_managed_thread(self._run)
+
+    def stop(self):
+        # a batch cut short rolls back; its messages are unacked and come back (the archive makes them no-ops
+        # if they had committed)
+        if self.thread is not None:
+            self.thread.kill()
+            self.thread = None
+
+    def kill(self):
+        self.stop()
+
+    def submit(self, subscription, envelope: dict, message) -> None:
+        self.pending.append((projections.jsonable(envelope), subscription, message))
+        if not self.wake.ready():
+            self.wake.send(True)
+
+    def _run(self):
+        while True:
+            if not self.pending:
+                self.wake.wait()
+            self.wake = Event()
+            if len(self.pending) < BATCH_MAX:
+                eventlet.sleep(BATCH_WINDOW_SECONDS)  # messages arriving meanwhile join this batch
+            batch, self.pending = self.pending[:BATCH_MAX], self.pending[BATCH_MAX:]
+            if batch:
+                self.fold(batch)
+
+    def fold(self, batch: list[tuple]) -> None:
+        """Fold the batch in one transaction and ack it; on failure halve it (see the module's doc)."""
+        try:
+            with self.database.transactions() as uow:
+                projections.ingest_many(uow.connection, [envelope for envelope, _, _ in batch])
+        except Unavailable as exc:
+            log.warning("analytics could not fold %d events now (%s): requeued", len(batch), exc)
+            eventlet.sleep(RETRY_PAUSE_SECONDS)
+            for _, subscription, message in batch:
+                subscription.queue_consumer.requeue_message(message)
+            return
+        except Exception:
+            if len(batch) == 1:
+                _, subscription, message = batch[0]
+                log.exception("analytics could not fold event %s", message.properties.get("message_id"))
+                subscription.handle_result(message, None, exc_info=sys.exc_info())
+                return
+            failed = True
+        else:
+            failed = False
+        if failed:  # outside the except block: the halves' own failures are not chained to this one
+            half = len(batch) // 2
+            self.fold(batch[:half])
+            self.fold(batch[half:])
+            return
+        for _, subscription, message in batch:
+            subscription.queue_consumer.ack_message(message)
+
+
+class BatchSubscription(Subscription):
+    """`@batch_subscribe("casework", "case_opened")`: the platform's subscription (queue, validation,
+    retries, dead letters), but the envelope goes to the container's BatchFolder instead of a worker; the
+    decorated method is not run by the consumer."""
+
+    queue_consumer = BatchQueueConsumer()
+    folder = BatchFolder()
+
+    def handle_message(self, body, message):
+        try:
+            envelope = load_envelope(body)
+        except ValidationError as exc:
+            self._park(message, exc)  # not a valid envelope: dead-lettered at once, as `subscribe` does
+            return
+        self.folder.submit(self, envelope, message)
+
+
+batch_subscribe = BatchSubscription.decorator
