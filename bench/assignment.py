@@ -119,11 +119,14 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0,
                         help="seconds of registrations at full load (the staff has room for 3,000 cases)")
     parser.add_argument("--case-timeout", type=float, default=60.0, help="seconds to wait for late cases")
+    parser.add_argument("--no-staff", action="store_true",
+                        help="no case managers (every case queued): the open_case path without the assignment")
     args = parser.parse_args()
     c = args.concurrency
 
     with workspace() as (amqp_uri, folder), kim_system(amqp_uri, folder) as kim:
-        create_staff(kim)
+        if not args.no_staff:
+            create_staff(kim)
         listener = CaseEventListener(amqp_uri)
         listener.start()
         try:
