@@ -84,7 +84,8 @@ class ReferralRoutes:
            summary="Draft a referral of a case's person to an offer (needs referral_sharing consent)",
            permission=P.REFERRAL_WRITE, body=CreateReferralSchema, responses={201: ReferralSchema},
            response_headers=("Location",),
-           errors={409: "No referral_sharing consent; the offer is paused; an open referral to this offer "
+           errors={404: "No such case or offer the caller may see",
+                   409: "No referral_sharing consent; the offer is paused; an open referral to this offer "
                         "exists; or the case is closed"},
            audit=Audit("referral.create", "case_management", "referral"))
     def create_referral(self, request, body):
@@ -93,6 +94,7 @@ class ReferralRoutes:
 
     @route("GET", "/v1/referrals", tag="referrals", summary="List referrals, optionally of a case or in a status",
            permission=P.REFERRAL_READ, query=ReferralQuerySchema, responses={200: ReferralPageSchema},
+           errors={404: "`case_id` names no case the caller may see"},
            audit=Audit("referral.list", "case_management", "referrals"))
     def list_referrals(self, request, query):
         return self._call(self.referrals.list_referrals, query)
