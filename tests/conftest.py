@@ -4,6 +4,7 @@ eventlet.monkey_patch()  # first of all: nameko's pytest plugin no longer does i
 
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -114,37 +115,127 @@ def db_backend(request):
     return request.param
 
 
-@pytest.fixture
-def db_urls(db_backend, tmp_path):
-    """A fresh, migrated database per service: SQLite files, or PostgreSQL databases dropped afterwards."""
-    if db_backend == "sqlite":
-        urls = {s: f"sqlite:///{tmp_path / f'{s}.db'}" for s in SERVICES}
-        created = []
-    else:
+class MigratedTemplates:
+    """Every service's schema migrated once per test session, then copied for each test: a SQLite file copy, or
+    `CREATE DATABASE ... TEMPLATE` on PostgreSQL (a test still gets fresh, migrated databases of its own). The
+    PostgreSQL copies are made and dropped ahead of time by a real OS thread (a database costs PostgreSQL a
+    quarter of a second to create), so the tests seldom wait for one."""
+
+    AHEAD = 2  # sets of databases kept ready
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.suffix = uuid.uuid4().hex[:8]
+        self.pg_templates: dict[str, str] = {}
+        self._work = None  # the OS thread's queue of jobs: ("create", None) / ("drop", names) / None to stop
+        self._ready = None  # sets of databases made ahead: ({service: url}, [names]) or an exception
+        self._thread = None
+
+    def sqlite(self, target: Path) -> dict:
+        urls = {}
+        for s in SERVICES:
+            template = self.folder / f"{s}.db"
+            if not template.exists():
+                upgrade(s, f"sqlite:///{template}")
+            shutil.copyfile(template, target / f"{s}.db")
+            urls[s] = f"sqlite:///{target / f'{s}.db'}"
+        return urls
+
+    def postgresql(self) -> tuple[dict, list]:
+        if self._thread is None:
+            self._start()
+        self._work.put(("create", None))  # the next test's set, while this one runs
+        while True:  # the hub keeps running while we wait (a real queue's get would block it)
+            try:
+                made = self._ready.get_nowait()
+                break
+            except Exception as exc:  # queue.Empty of the unpatched queue module
+                if type(exc).__name__ != "Empty":
+                    raise
+                eventlet.sleep(0.01)
+        if isinstance(made, BaseException):
+            raise made
+        return made
+
+    def release(self, names: list) -> None:
+        self._work.put(("drop", names))
+
+    def _start(self) -> None:
+        real_queue = eventlet.patcher.original("queue")
+        real_threading = eventlet.patcher.original("threading")
+        self._work, self._ready = real_queue.Queue(), real_queue.Queue()
+        for _ in range(self.AHEAD - 1):
+            self._work.put(("create", None))
+        self._thread = real_threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
         admin = psycopg2.connect(PG_ADMIN_DSN)
         admin.autocommit = True
-        suffix = uuid.uuid4().hex[:10]
-        created = [f"kim_test_{s}_{suffix}" for s in SERVICES]
+        try:
+            with admin.cursor() as cur:
+                for s in SERVICES:
+                    name = f"kim_template_{s}_{self.suffix}"
+                    cur.execute(f'CREATE DATABASE "{name}"')
+                    upgrade(s, f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}")
+                    self.pg_templates[s] = name
+            while (job := self._work.get()) is not None:
+                kind, names = job
+                with admin.cursor() as cur:
+                    if kind == "drop":
+                        for name in names:
+                            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                        continue
+                    suffix = uuid.uuid4().hex[:10]
+                    created = {s: f"kim_test_{s}_{suffix}" for s in SERVICES}
+                    for s, name in created.items():
+                        cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.pg_templates[s]}"')
+                self._ready.put(({s: f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+                                  for s, name in created.items()}, list(created.values())))
+        except BaseException as exc:  # the waiting test fails with it
+            self._ready.put(exc)
+        finally:
+            admin.close()
+
+    def drop(self) -> None:
+        if self._thread is None:
+            return
+        self._work.put(None)
+        self._thread.join(60)
+        leftovers = []
+        while not self._ready.empty():
+            made = self._ready.get_nowait()
+            if not isinstance(made, BaseException):
+                leftovers.extend(made[1])
+        admin = psycopg2.connect(PG_ADMIN_DSN)
+        admin.autocommit = True
         with admin.cursor() as cur:
-            for name in created:
-                cur.execute(f'CREATE DATABASE "{name}"')
-        urls = {s: f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}" for s, name in zip(SERVICES, created)}
-    for service, url in urls.items():
-        upgrade(service, url)
-    yield urls
-    if created:
-        with admin.cursor() as cur:
-            for name in created:
+            for name in leftovers + list(self.pg_templates.values()):
                 cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
 
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory):
+    templates = MigratedTemplates(tmp_path_factory.mktemp("migrated"))
+    yield templates
+    templates.drop()
+
+
 @pytest.fixture
-def sqlite_urls(tmp_path):
-    urls = {s: f"sqlite:///{tmp_path / f'{s}.db'}" for s in SERVICES}
-    for service, url in urls.items():
-        upgrade(service, url)
-    return urls
+def db_urls(db_backend, tmp_path, migrated):
+    """A fresh, migrated database per service: SQLite files, or PostgreSQL databases dropped afterwards."""
+    if db_backend == "sqlite":
+        yield migrated.sqlite(tmp_path)
+        return
+    urls, created = migrated.postgresql()
+    yield urls
+    migrated.release(created)
+
+
+@pytest.fixture
+def sqlite_urls(tmp_path, migrated):
+    return migrated.sqlite(tmp_path)
 
 
 @dataclass

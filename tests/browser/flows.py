@@ -52,7 +52,7 @@ class Screen:
 
     def check(self, name: str, docs: str | None = None):
         """axe-core on the current screen (WCAG 2.0/2.1 A and AA, best practice), then a full-page screenshot
-        (also to docs/screenshots/<docs>.png for the README)."""
+        (and the README's view as <docs>.png, copied to docs/screenshots with KIM_UPDATE_SCREENSHOTS=1)."""
         page = self.page
         if not page.evaluate("typeof window.axe !== 'undefined'"):
             page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
@@ -63,8 +63,10 @@ class Screen:
         shot = ARTIFACTS / f"{name}.png"
         page.screenshot(path=str(shot), full_page=True)
         if docs:
-            DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(DOCS_SCREENSHOTS / f"{docs}.png"), full_page=False)
+            page.screenshot(path=str(ARTIFACTS / f"{docs}.png"), full_page=False)
+            if os.environ.get("KIM_UPDATE_SCREENSHOTS") == "1":  # not on every run: the tree stays clean
+                DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(DOCS_SCREENSHOTS / f"{docs}.png"), full_page=False)
         self.report["screens"].append({"name": name, "violations": violations, "errors": list(self.errors),
                                        "screenshot": str(shot.relative_to(ROOT))})
         self.errors.clear()

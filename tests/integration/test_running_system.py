@@ -59,5 +59,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(system):
                      "response_schema_conformance,negative_data_rejection",
          "--max-examples", os.environ.get("KIM_FUZZ_EXAMPLES", "15"), "--workers", "2", "--seed", "1"],
         capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:] + system.log.read_text()[-4000:]
+    out = result.stdout
+    errors = out[out.find("ERRORS"):][:6000] if "ERRORS" in out else ""  # the failures' own section first
+    assert result.returncode == 0, errors + out[-3000:] + result.stderr[-2000:] + system.log.read_text()[-4000:]
     assert "passed" in result.stdout
