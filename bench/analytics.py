@@ -7,7 +7,7 @@ funnel reports over many events.
 Ingest: `kim run analytics` in a fresh vhost, then `--ingest` synthetic events (services/analytics/synthetic.py:
 whole case histories, valid envelopes) published to the producers' exchanges as their outbox relays publish
 them; the figure is events archived and projected per second, from the first publish until the last is in the
-database (the service's batch consumer folds up to 500 events per transaction: services/analytics/consumer.py).
+database (the service's batch consumer folds up to 500 events per transaction: services/shared/batch.py).
 Target: >= 2,000 events/s.
 
 Reports: `--events` events folded into a fresh database by the projection code (`ingest_many`, in

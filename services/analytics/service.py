@@ -3,7 +3,7 @@ pre-aggregated counters and answers the reports of the steering group, with disc
 
 Each consumed event is archived once by event_id (projections.ingest_many), in the same transaction as its
 projection: a redelivery, or the same event reaching the district twice through a shovel, changes nothing.
-Events are consumed in batches, one transaction each (consumer.py).
+Events are consumed in batches, one transaction each (services/shared/batch.py).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from datetime import date
 from nameko.extensions import DependencyProvider
 
 from services.shared.auth import CallerProvider, Permission
+from services.shared.batch import batch_subscribe
 from services.shared.db import Database
 from services.shared.errors import Forbidden
 from services.shared.rpc import rpc
@@ -21,7 +22,6 @@ from services.shared.service import ServiceBase
 from services.shared.settings import Settings
 
 from . import projections
-from .consumer import batch_subscribe
 from .disclosure import check_min_cell
 from .models import metadata
 from .render import html_report, pdf_report
@@ -39,14 +39,19 @@ class MinCell(DependencyProvider):
         return self.k
 
 
+def fold_events(uow, envelopes, settings):
+    """The batch consumer's fold (services/shared/batch.py): archive and project the events."""
+    projections.ingest_many(uow.connection, [projections.jsonable(e) for e in envelopes])
+
+
 class _Consumer:
-    """One batch subscription per consumed (producer, event_type): the consumer (consumer.py) archives and
-    projects the events it receives in batches, one transaction each, and acks them after the commit. The
-    method itself folds one envelope in its own transaction (for a direct call, e.g. from a test hook)."""
+    """One batch subscription per consumed (producer, event_type): the batch consumer (services/shared/batch.py)
+    archives and projects the events it receives in batches, one transaction each, and acks them after the
+    commit. The method itself folds one envelope in its own transaction (for a direct call, e.g. from a test)."""
 
     @staticmethod
     def make(producer: str, event_type: str):
-        @batch_subscribe(producer, event_type)
+        @batch_subscribe(producer, event_type, fold=fold_events)
         def handle(self, envelope):
             with self.db.transaction() as uow:
                 return projections.ingest(uow.connection, projections.jsonable(envelope))

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+
 from services.shared.auth import CallerProvider, Permission
+from services.shared.batch import batch_subscribe
 from services.shared.db import Database
 from services.shared.dependencies import SettingsProvider
 from services.shared.erasure import forget_person_in_platform_tables
@@ -31,6 +34,26 @@ from .schemas import (AbsenceListSchema, AbsenceSchema, AssignCaseSchema, CaseAs
                       TransitionRequestSchema, UpdateCaseManagerSchema)
 
 
+def open_cases(uow, envelopes, settings) -> list[str]:
+    """Open a case for each registered person and assign it, in the batch's one transaction, so a case is never
+    seen opened but not yet considered; a redelivered event changes nothing. Returns the opened cases' ids."""
+    opened = []
+    for envelope in envelopes:
+        if not uow.claim("casework.open_case", envelope["event_id"]):
+            continue
+        payload = envelope["payload"]
+        case = domain.open_case(uow.connection, payload["person_id"], payload["municipality"],
+                                payload.get("languages") or ())
+        if case is not None:
+            uow.emit("case_opened", case["municipality"], domain.case_opened(case))
+            opened.append(case["id"])
+    if opened:
+        cases = {c.id: c for c in uow.session.scalars(select(Case).where(Case.id.in_(opened)))}
+        for assigned in staff.auto_assign_many(uow.session, [cases[i] for i in opened], settings):
+            uow.emit("case_assigned", assigned.municipality, staff.case_assigned(assigned))
+    return opened
+
+
 class CaseworkService(ServiceBase):
     name = "casework"
 
@@ -38,22 +61,12 @@ class CaseworkService(ServiceBase):
     caller = CallerProvider()
     settings = SettingsProvider()
 
-    @subscribe("intake", "person_registered")
+    @batch_subscribe("intake", "person_registered", fold=open_cases)
     def open_case(self, envelope):
+        """One registration's case (the consumer folds them in batches with `open_cases`)."""
         with self.db.transaction() as uow:
-            if not uow.claim("casework.open_case", envelope["event_id"]):
-                return None
-            payload = envelope["payload"]
-            case = domain.open_case(uow.connection, payload["person_id"], payload["municipality"],
-                                    payload.get("languages") or ())
-            if case is not None:
-                uow.emit("case_opened", case["municipality"], domain.case_opened(case))
-                # assigned in the same transaction: a case is never seen opened but not yet considered
-                assigned = staff.auto_assign(uow.session, uow.session.get(Case, case["id"]), self.settings)
-                if assigned is not None:
-                    uow.emit("case_assigned", assigned.municipality, staff.case_assigned(assigned))
-                return case["id"]
-            return None
+            opened = open_cases(uow, [envelope], self.settings)
+        return opened[0] if opened else None
 
     @subscribe("intake", "consent_withdrawn")
     def stop_case_work(self, envelope):

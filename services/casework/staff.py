@@ -15,7 +15,7 @@ case manager of the town is saved with room (`drain_queue`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 
 from sqlalchemy import delete, func, or_, select
@@ -328,6 +328,31 @@ def auto_assign(session: Session, case: Case, settings: Settings, now: datetime 
     _assign(session, case, chosen.id, chosen.username, chosen.team, automatic=True, by=SYSTEM, reason=None, now=now)
     session.flush()
     return case
+
+
+def auto_assign_many(session: Session, cases: list[Case], settings: Settings,
+                     now: datetime | None = None) -> list[Case]:
+    """`auto_assign` for a batch of new cases: each town's candidates are read once and every assignment counts
+    towards the next choice. Towns one after another: a town's candidates are read after the previous towns'
+    assignments were flushed, so a case manager serving both sees their whole load."""
+    now = now or utcnow()
+    assigned = []
+    towns: dict[str, list[Case]] = {}
+    for case in cases:
+        towns.setdefault(case.municipality, []).append(case)
+    for town, town_cases in towns.items():
+        candidates = candidates_for(session, town, settings, now.date())
+        for case in town_cases:
+            chosen = choose(candidates, case.languages)
+            if chosen is None:
+                continue  # nobody has room: the rest of the town's cases wait in its queue too
+            _assign(session, case, chosen.id, chosen.username, chosen.team, automatic=True, by=SYSTEM,
+                    reason=None, now=now)
+            candidates[candidates.index(chosen)] = replace(chosen, load=chosen.load + 1,
+                                                           town_load=chosen.town_load + 1)
+            assigned.append(case)
+        session.flush()
+    return assigned
 
 
 def drain_queue(session: Session, municipalities, settings: Settings, limit: int = 100) -> list[Case]:

@@ -262,20 +262,22 @@ def test_a_batch_folds_to_the_same_counters_as_one_event_at_a_time(sqlite_urls, 
 def test_batch_folder_lands_good_events_once_and_fails_only_the_poison_one(engine):
     from types import SimpleNamespace
 
-    from services.analytics.consumer import BatchFolder
+    from services.analytics.service import fold_events
+    from services.shared.batch import BatchFolder
 
     acked, failed = [], []
     consumer = SimpleNamespace(ack_message=acked.append, requeue_message=pytest.fail)
-    subscription = SimpleNamespace(queue_consumer=consumer,
+    subscription = SimpleNamespace(queue_consumer=consumer, fold=fold_events,
                                    handle_result=lambda message, ctx, exc_info: failed.append((message, exc_info)))
     folder = BatchFolder()
     folder.database = SimpleNamespace(transactions=Transactions(engine, "analytics", metadata))
+    folder.settings = None
     opened, recorded, resolved = barrier_events()
     poison = {**recorded, "event_id": "55555555-5555-4555-8555-555555555555",
               "payload": {k: v for k, v in recorded["payload"].items() if k != "code"}}
     envelopes = [opened, recorded, poison, resolved, opened]  # the last one a duplicate
     messages = [SimpleNamespace(properties={"message_id": e["event_id"]}, n=n) for n, e in enumerate(envelopes)]
-    folder.fold([(projections.jsonable(e), subscription, m) for e, m in zip(envelopes, messages)])
+    folder.fold([(e, subscription, m) for e, m in zip(envelopes, messages)])
 
     assert sorted(m.n for m in acked) == [0, 1, 3, 4]  # the good ones and the duplicate, after their commit
     ((message, exc_info),) = failed  # the poison one alone takes the retry/dead-letter path

@@ -167,3 +167,26 @@ def test_who_may_write_which_case_manager(casework_tx, district):
         assert list(refused.value.fields) == ["coverage.0.municipality"]
         with pytest.raises(NotFound):  # another town's case manager: 404
             staff.get_case_manager(uow.session, lead_of_one, district["akoch"])
+
+
+def test_a_batch_assigns_as_one_case_after_another_would(casework_tx, district):
+    """The batch consumer's `auto_assign_many` (one read of the candidates per town, loads counted in memory)
+    picks whom `auto_assign` case by case picks, across towns served by the same case manager."""
+    wanted = [(LUEDENSCHEID, ["uk"]), (MEINERZHAGEN, ["ru"]), (LUEDENSCHEID, ["ar"]), (MEINERZHAGEN, ["ar"]),
+              (LUEDENSCHEID, ["fa"]), (KIERSPE, ["ar"]), (MEINERZHAGEN, ["uk"]), (LUEDENSCHEID, ["uk"])] * 3
+    one_by_one = [new_case(casework_tx, town, languages) for town, languages in wanted]
+    with casework_tx() as uow:  # back to no cases, then the same in one batch
+        uow.session.execute(CaseAssignment.__table__.delete())
+        uow.session.execute(Case.__table__.delete())
+    with casework_tx() as uow:
+        ids = [domain.open_case(uow.connection, str(uuid.uuid4()), town, languages)["id"]
+               for town, languages in wanted]
+        cases = [uow.session.get(Case, i) for i in ids]
+        assigned = staff.auto_assign_many(uow.session, cases, SETTINGS)
+        in_batch = [c.assigned_to for c in cases]
+    assert len(assigned) == sum(1 for a in one_by_one if a)
+    # per town the same sequence of choices (the batch takes the towns one after another)
+    for town in TOWNS:
+        assert ([a for (t, _), a in zip(wanted, in_batch) if t == town]
+                == [a for (t, _), a in zip(wanted, one_by_one) if t == town])
+    assert None in in_batch and "bnowak" in in_batch  # Kierspe's queue; the shared case manager got cases

@@ -1,13 +1,15 @@
-"""Analytics' batch consumer: many events per transaction, without a nameko worker per event.
+"""Batch consumption: many events per transaction, without a nameko worker per event.
 
 The platform's `@subscribe` spawns a worker per message and the queue consumer lets `KIM_MAX_WORKERS`
-messages per queue be in flight, so a consumer folding one event per transaction (or per worker batch) is
-bound by the per-message cost in nameko and by the commits and round trips per event. Here every analytics
-subscription hands its validated envelope straight to one `BatchFolder` per container, which folds up to
-BATCH_MAX events (whatever arrived within BATCH_WINDOW_SECONDS of the first, or meanwhile) in one transaction
-with `projections.ingest_many` (one archive insert, one read per entity kind, one entity and one counter
-upsert), and acks the batch's messages only once it committed: nothing is lost, a crash redelivers, and the
-archive by event_id makes a redelivery change nothing.
+messages per queue be in flight, so a consumer handling one event per transaction is bound by the per-message
+cost in nameko and by the commits and round trips per event; under load its backlog grows. A
+`@batch_subscribe(producer, event_type, fold=function)` hands its validated envelope straight to one
+`BatchFolder` per container, which folds up to BATCH_MAX events (whatever arrived within
+BATCH_WINDOW_SECONDS of the first, or meanwhile) in one transaction, calling each subscription's
+`fold(uow, envelopes, settings)` with its envelopes in arrival order, and acks the batch's messages only once
+it committed: nothing is lost, a crash redelivers, and the fold's own idempotency (processed-event claims, an
+archive by event_id) makes a redelivery change nothing. The more events wait, the fuller the batches and the
+less each one costs, so a backlog drains instead of growing.
 
 A failing batch is split in halves and each half folded again, down to the single failing event, whose
 message then takes the subscription's own failure path (`Subscription.handle_result`): retry queue with
@@ -19,19 +21,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 
 import eventlet
 from eventlet.event import Event
 from marshmallow import ValidationError
 from nameko.extensions import SharedExtension
 
-from services.shared.connection import KimQueueConsumer
-from services.shared.db import Database
-from services.shared.errors import Unavailable
-from services.shared.events import load_envelope
-from services.shared.messaging import RETRY_PAUSE_SECONDS, Subscription
-
-from . import projections
+from .connection import KimQueueConsumer
+from .db import Database
+from .errors import Unavailable
+from .events import load_envelope
+from .messaging import RETRY_PAUSE_SECONDS, Subscription
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ PREFETCH = 500
 
 class BatchQueueConsumer(KimQueueConsumer):
     """The platform's reconnecting consumer with a deeper prefetch (nameko's is KIM_MAX_WORKERS, sized for a
-    worker per message). A separate shared extension, so analytics' RPC consumer keeps its own."""
+    worker per message). A separate shared extension, so the service's other consumers keep their own."""
 
     @property
     def prefetch_count(self):
@@ -58,6 +60,7 @@ class BatchFolder(SharedExtension):
 
     def setup(self):
         self.database = next(d for d in self.container.dependencies if isinstance(d, Database))
+        self.settings = Settings.load(self.container.config)
         self.pending: list[tuple] = []  # (envelope as JSON, subscription, message)
         self.wake = Event()
         self.thread = None
@@ -76,7 +79,7 @@ class BatchFolder(SharedExtension):
         self.stop()
 
     def submit(self, subscription, envelope: dict, message) -> None:
-        self.pending.append((projections.jsonable(envelope), subscription, message))
+        self.pending.append((envelope, subscription, message))
         if not self.wake.ready():
             self.wake.send(True)
 
@@ -95,9 +98,10 @@ class BatchFolder(SharedExtension):
         """Fold the batch in one transaction and ack it; on failure halve it (see the module's doc)."""
         try:
             with self.database.transactions() as uow:
-                projections.ingest_many(uow.connection, [envelope for envelope, _, _ in batch])
+                for fold, envelopes in _by_fold(batch).items():
+                    fold(uow, envelopes, self.settings)
         except Unavailable as exc:
-            log.warning("analytics could not fold %d events now (%s): requeued", len(batch), exc)
+            log.warning("could not fold %d events now (%s): requeued", len(batch), exc)
             eventlet.sleep(RETRY_PAUSE_SECONDS)
             for _, subscription, message in batch:
                 subscription.queue_consumer.requeue_message(message)
@@ -105,7 +109,7 @@ class BatchFolder(SharedExtension):
         except Exception:
             if len(batch) == 1:
                 _, subscription, message = batch[0]
-                log.exception("analytics could not fold event %s", message.properties.get("message_id"))
+                log.exception("could not fold event %s", message.properties.get("message_id"))
                 subscription.handle_result(message, None, exc_info=sys.exc_info())
                 return
             failed = True
@@ -120,13 +124,26 @@ class BatchFolder(SharedExtension):
             subscription.queue_consumer.ack_message(message)
 
 
+def _by_fold(batch: list[tuple]) -> dict[Callable, list[dict]]:
+    """The batch's envelopes per fold function, each in arrival order."""
+    grouped: dict[Callable, list[dict]] = {}
+    for envelope, subscription, _ in batch:
+        grouped.setdefault(subscription.fold, []).append(envelope)
+    return grouped
+
+
 class BatchSubscription(Subscription):
-    """`@batch_subscribe("casework", "case_opened")`: the platform's subscription (queue, validation,
-    retries, dead letters), but the envelope goes to the container's BatchFolder instead of a worker; the
-    decorated method is not run by the consumer."""
+    """`@batch_subscribe("intake", "person_registered", fold=open_cases)`: the platform's subscription (queue,
+    validation, retries, dead letters), but the envelope goes to the container's BatchFolder, which calls
+    `fold(uow, envelopes, settings)`; the decorated method is not run by the consumer (it handles one
+    envelope when called directly, e.g. by a test)."""
 
     queue_consumer = BatchQueueConsumer()
     folder = BatchFolder()
+
+    def __init__(self, source_service, event_type, fold: Callable, **kwargs):
+        self.fold = fold
+        super().__init__(source_service, event_type, **kwargs)
 
     def handle_message(self, body, message):
         try:
