@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, Integer, MetaData, String
+from sqlalchemy import JSON, Index, Integer, MetaData, PrimaryKeyConstraint, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.shared.db import UTCDateTime, platform_tables
@@ -64,8 +64,10 @@ class Counter(Base):
     contributions by its new ones (a delta)."""
 
     __tablename__ = "analytics_counters"
-    __table_args__ = (Index("ix_analytics_counters_spell", "metric", "municipality", "end", "start"),
-                      Index("ix_analytics_counters_start", "metric", "municipality", "start"))
+    # keyed by start after metric and town: the reports' range reads lie together (clustered on SQLite)
+    __table_args__ = (PrimaryKeyConstraint("metric", "municipality", "start", "a", "b", "c", "end"),
+                      Index("ix_analytics_counters_spell", "metric", "municipality", "end", "start"),
+                      {"sqlite_with_rowid": False})
 
     metric: Mapped[str] = mapped_column(String(24), primary_key=True)
     municipality: Mapped[str] = mapped_column(String(8), primary_key=True)

@@ -151,10 +151,30 @@ def _person_updated(env, p):
 
 def _case_manager(env, p):
     def merge(state, env):
-        if "saved" not in state or _key(env["occurred_at"], env["event_id"]) >= _key(*state["saved"]):
-            state.update(saved=[env["occurred_at"], env["event_id"]], capacity=p["capacity"],
+        at = [env["occurred_at"], env["event_id"]]
+        if "saved" not in state or _key(*at) >= _key(*state["saved"]):
+            state.update(saved=at, capacity=p["capacity"],
                          municipalities=p["municipalities"], active=p["active"], employer=p["employer"])
+        # v2 names the username cases are assigned to (v1 did not): the newest v2 one holds, so a v1 event
+        # (archived, or delivered late) never takes it away
+        if p.get("username") and ("named" not in state or _key(*at) >= _key(*state["named"])):
+            state.update(named=at, username=p["username"])
     return [("manager", p["case_manager_id"], "", merge)]
+
+
+#: the facts of a person merged away that its survivor takes over (the earlier wins); its arrival stays its own
+MERGED_FACTS = ("first_contact", "first_referral")
+
+
+def _person_merged(env, p):
+    """The merged-away person is marked (the earliest merge wins, should there be two); _fold then moves its
+    facts to the survivor, now and whenever a late event of it arrives, and it counts no more itself."""
+    mark = [p["merged_at"], env["event_id"], str(p["into_person_id"])]
+
+    def merge(state, env):
+        if "merged_into" not in state or _key(*mark[:2]) < _key(*state["merged_into"][:2]):
+            state["merged_into"] = mark
+    return [("person", str(p["person_id"]), "", merge)]
 
 
 FACTS = {
@@ -163,11 +183,12 @@ FACTS = {
     "barrier_recorded": _barrier, "barrier_resolved": _barrier,
     "contact_recorded": _contact,
     "person_registered": _person_registered, "person_updated": _person_updated,
-    "case_manager_saved": _case_manager,
+    "case_manager_saved": _case_manager, "person_merged": _person_merged,
     **{f"referral_{status}": _referral for status in FUNNEL + ("draft",)},
 }
 #: the events analytics consumes: (producer, event_type)
-CONSUMED = tuple(sorted({("intake", t) for t in ("person_registered", "person_updated", "person_erased")}
+CONSUMED = tuple(sorted({("intake", t) for t in ("person_registered", "person_updated", "person_erased",
+                                                  "person_merged")}
                         | {("casework", t) for t in FACTS if t.startswith(("case_", "assessment", "barrier",
                                                                            "contact"))}
                         | {("referrals", f"referral_{s}") for s in FUNNEL + ("draft",)}))
@@ -280,6 +301,8 @@ def _contributions(kind: str, municipality: str, state: dict | None, related: di
                 days = max(0, days_between(utc_day(steps[first][0]), utc_day(steps[then][0])))
                 out[("ref_wait", m, offer, area, name, cohort, f"{days:05d}")] += 1
     elif kind == "person":
+        if state.get("merged_into"):  # its survivor counts for it
+            return out
         arrival = state.get("arrival")
         for name in ("first_contact", "first_referral"):
             if arrival and state.get(name):
@@ -444,11 +467,39 @@ def _fold(states, envelope, kind, entity_id, parent, merge, delta: Tally) -> Non
     states.put(kind, entity_id, parent, municipality, new)
     if kind == "case" and case_closed_on(old or {}) != case_closed_on(new):
         _recount_barriers(states, entity_id, case_closed_on(old or {}), case_closed_on(new), delta)
+    if kind == "person" and new.get("merged_into"):
+        _absorb(states, entity_id, new, envelope["municipality"], delta)
+
+
+def _absorb(states, entity_id: str, merged: dict, municipality: str, delta: Tally, seen=()) -> None:
+    """A merged-away person's facts join its survivor's (the earlier of each wins: any order, any number of
+    times, the same result), and on along a chain of merges (A into B, B into C)."""
+    survivor = merged["merged_into"][2]
+    seen = (*seen, entity_id)
+    if survivor in seen:  # a cycle of merges cannot happen in intake; do not loop on one
+        return
+    # a late event of the merged person: its survivor was not read with the batch (PostgreSQL: locked now)
+    states.ensure("person", survivor, municipality)
+    old, old_municipality = states.get("person", survivor)
+    new = copy.deepcopy(old) if old else {}
+    for field in MERGED_FACTS:
+        if merged.get(field) and (field not in new or _key(*merged[field]) < _key(*new[field])):
+            new[field] = merged[field]
+    if new == (old or {}):
+        return
+    new_municipality = new.get("municipality") or old_municipality or municipality
+    delta.update(contributions("person", old_municipality, old))
+    delta.subtract(contributions("person", new_municipality, new))
+    states.put("person", survivor, "", new_municipality, new)
+    if new.get("merged_into"):
+        _absorb(states, survivor, new, municipality, delta, seen)
 
 
 #: PostgreSQL lock order: case before barrier (a barrier's event reads its case; a case's closure recounts its
 #: barriers) and referral before person, as the one-event fold always did; within a kind by id. Any two
-#: transactions therefore take their shared locks in the same order: no deadlock.
+#: transactions therefore take their shared locks in the same order: no deadlock. (Except the survivor of a
+#: merged person, read when a late event of the merged one shows the merge: rare, and a deadlock there only
+#: fails the batch, which is retried.)
 LOCK_ORDER = ("case", "barrier", "referral", "person", "manager")
 _STATES = select(ENTITIES.c.entity_id, ENTITIES.c.state, ENTITIES.c.municipality, ENTITIES.c.parent).where(
     ENTITIES.c.kind == bindparam("kind"), ENTITIES.c.entity_id.in_(bindparam("ids", expanding=True))
@@ -486,6 +537,11 @@ class _States:
                 row = found.get(i)
                 self.rows[(kind, i)] = ([row.state or None, row.municipality, row.parent] if row
                                         else [None, None, keys[(kind, i)][0]])
+
+    def ensure(self, kind: str, entity_id: str, municipality: str) -> None:
+        """Read (and on PostgreSQL lock) a row the batch did not know it needed."""
+        if (kind, entity_id) not in self.rows:
+            self.load({(kind, entity_id): ("", municipality)})
 
     def get(self, kind: str, entity_id: str) -> tuple:
         state, municipality, _ = self.rows.get((kind, entity_id), (None, None, ""))
@@ -558,6 +614,20 @@ def erase(conn, person_id: str) -> None:
         conn.execute(update(ARCHIVE).where(ARCHIVE.c.id == row.id).values(envelope=envelope, person_id=pseudonym))
     conn.execute(update(ENTITIES).where(ENTITIES.c.kind == "person", ENTITIES.c.entity_id == person_id)
                  .values(entity_id=pseudonym))
+    # a merge into the person names it as the survivor: in the archive and in the merged one's state
+    for row in conn.execute(select(ARCHIVE.c.id, ARCHIVE.c.envelope, ARCHIVE.c.person_id)
+                            .where(ARCHIVE.c.event_type == "person_merged")).all():
+        if row.envelope["payload"].get("into_person_id") != person_id:
+            continue
+        envelope = dict(row.envelope)
+        envelope["payload"] = {**envelope["payload"], "into_person_id": pseudonym}
+        conn.execute(update(ARCHIVE).where(ARCHIVE.c.id == row.id).values(envelope=envelope))
+        merged = conn.execute(select(ENTITIES.c.state).where(ENTITIES.c.kind == "person",
+                                                             ENTITIES.c.entity_id == row.person_id)).scalar()
+        if merged and (merged.get("merged_into") or [None] * 3)[2] == person_id:
+            merged = {**merged, "merged_into": [*merged["merged_into"][:2], pseudonym]}
+            conn.execute(update(ENTITIES).where(ENTITIES.c.kind == "person", ENTITIES.c.entity_id == row.person_id)
+                         .values(state=merged))
 
 
 # rebuild ----------------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def html_report(barriers: dict, referrals: dict, caseload: dict, cases: dict) ->
                 f'change {_v(r["change"]["per_100_open_cases"])}') for r in barriers["ranking"][:12]]
     totals = referrals["funnel"].get("total", {})
     funnel = [(stage, totals[stage]["value"], _v(totals[stage])) for stage in referrals["funnel"]["columns"]]
-    workload = [(m["case_manager_id"], m["open_cases"]["value"],
+    workload = [(m["username"] or m["case_manager_id"], m["open_cases"]["value"],
                  f'{_v(m["open_cases"])} of {m["capacity"] if m["capacity"] is not None else "?"}')
                 for m in caseload["case_managers"][:20]]
     phases = cases["tables"]["open_by_phase"]
@@ -103,7 +103,7 @@ def pdf_report(barriers: dict, referrals: dict, caseload: dict, cases: dict) -> 
                for r in barriers["ranking"][:12]]
     totals = referrals["funnel"].get("total", {})
     funnel = [(s, totals[s]["value"], _v(totals[s]).replace("•", "*")) for s in referrals["funnel"]["columns"]]
-    workload = [(m["case_manager_id"], m["open_cases"]["value"],
+    workload = [(m["username"] or m["case_manager_id"], m["open_cases"]["value"],
                  f'{_v(m["open_cases"])} of {m["capacity"] if m["capacity"] is not None else "?"}'.replace("•", "*"))
                 for m in caseload["case_managers"][:16]]
     y = _pdf_bars(ops, 745, "Barrier ranking: prevalence per 100 open cases", ranking)

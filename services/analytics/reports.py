@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
@@ -16,7 +16,9 @@ from services.shared.events import CASE_OUTCOMES, CASE_STATUSES, LIFE_AREAS, NEE
 
 from .disclosure import Table, cell, publish, safe_value
 from .projections import COUNTERS as C
-from .projections import ENTITIES, FUNNEL, WAITS
+from .projections import ENTITIES, FUNNEL, WAITS, _key
+
+NEVER = (datetime.min.replace(tzinfo=timezone.utc), "")  # the sort key of a profile not saved yet
 
 REPORTS = ("cases", "barriers", "referrals", "caseload", "outcomes", "needs")
 PHASES = tuple(s for s in CASE_STATUSES if s != "closed")
@@ -245,26 +247,39 @@ class Reports:
                 "tables": {"decline_reasons_by_area": publish(decline_table, self.k)}}
 
     def caseload(self) -> dict:
+        """One row per case manager: the open cases assigned to their username against the capacity of their
+        profile (`case_manager_saved` v2 names the username). A profile known from v1 events only (no
+        username yet) and the load of a username without a profile stay rows of their own."""
         loads = {who: n for who, n in self.open_at("caseload", self.end, "a")}
-        managers = {}
-        for row in self.conn.execute(select(ENTITIES.c.entity_id, ENTITIES.c.state)
-                                     .where(ENTITIES.c.kind == "manager")):
-            if set(row.state.get("municipalities", [])) & set(self.munis) or row.entity_id in loads:
-                managers[row.entity_id] = row.state
+        managers: dict = {}  # row key (the username, else the id) -> (case_manager_id, state)
+        for entity_id, state in self._managers():
+            key = state.get("username") or entity_id
+            if key in managers:  # two profiles with one username (not in casework): the newest keeps its row
+                key = entity_id
+            if set(state.get("municipalities", [])) & set(self.munis) or key in loads:
+                managers[key] = (entity_id, state)
         names = sorted(set(loads) | set(managers))
         table = publish(Table(names, ["open_cases"], {(w, "open_cases"): n for w, n in loads.items()},
                               row_totals=False, col_totals=True), self.k)
         rows = []
         for row in table["rows"]:
-            who = row["key"]
-            state = managers.get(who, {})
+            key = row["key"]
+            manager_id, state = managers.get(key, (None, {}))
             load = row["cells"]["open_cases"]
             capacity = state.get("capacity")
-            rows.append({"case_manager_id": who, "open_cases": load, "capacity": capacity,
+            rows.append({"case_manager_id": manager_id, "username": state.get("username") or
+                         (key if key in loads else None), "open_cases": load, "capacity": capacity,
                          "active": state.get("active"), "employer": state.get("employer"),
-                         "utilisation_percent": cell(round(100 * loads.get(who, 0) / capacity) if capacity else None,
+                         "utilisation_percent": cell(round(100 * loads.get(key, 0) / capacity) if capacity else None,
                                                      load["suppressed"])})
         return {**self.header("caseload"), "case_managers": rows, "total": table["total"]}
+
+    def _managers(self) -> list[tuple[str, dict]]:
+        """(id, state) of every case manager's profile, the newest saved first."""
+        found = [(r.entity_id, r.state or {}) for r in self.conn.execute(
+            select(ENTITIES.c.entity_id, ENTITIES.c.state).where(ENTITIES.c.kind == "manager"))]
+        found.sort(key=lambda r: (_key(*r[1]["saved"]) if r[1].get("saved") else NEVER, r[0]), reverse=True)
+        return found
 
     def outcomes(self) -> dict:
         rows = self.during("outcome", self.start, self.end, "municipality", "a")
@@ -333,7 +348,7 @@ def to_csv(report: dict) -> str:
         for column, value in report["funnel"].get("total", {}).items():
             emit("funnel", "total", column, value)
     for item in report.get("case_managers", []):
-        walk("caseload", item["case_manager_id"], "", item)
+        walk("caseload", item["case_manager_id"] or item["username"], "", item)
     for item in report.get("waits", []):
         walk("waits", item["from_arrival_to"], "", item)
     return out.getvalue()

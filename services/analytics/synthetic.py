@@ -20,8 +20,9 @@ def _uid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def envelope(producer, event_type, municipality, payload, at: datetime, rng: random.Random | None = None):
-    env = build_envelope(producer, event_type, municipality, payload, occurred_at=at)
+def envelope(producer, event_type, municipality, payload, at: datetime, rng: random.Random | None = None,
+             version: int = 1):
+    env = build_envelope(producer, event_type, municipality, payload, occurred_at=at, schema_version=version)
     if rng is not None:  # reproducible ids for a seeded stream
         env["event_id"] = _uid(rng)
     return env
@@ -98,10 +99,16 @@ def case_stream(municipality: str, start: date, rng: random.Random, managers=("c
     return out
 
 
+def manager_id(username: str) -> str:
+    """A synthetic case manager's id: a UUID of their username (cases are assigned by the username)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kim:case-manager:{username}"))
+
+
 def managers_stream(municipalities, rng: random.Random, managers=("cm-a", "cm-b", "cm-c")) -> list[dict]:
     return [envelope("casework", "case_manager_saved", municipalities[0], {
-        "case_manager_id": who, "employer": "municipality", "municipalities": list(municipalities),
-        "capacity": 40, "active": True}, _ts(date(2026, 1, 2)), rng) for who in managers]
+        "case_manager_id": manager_id(who), "username": who, "employer": "municipality",
+        "municipalities": list(municipalities), "capacity": 40, "active": True}, _ts(date(2026, 1, 2)), rng,
+        version=2) for who in managers]
 
 
 def stream(cases: int, municipalities, seed: int = 1, first_day: date = date(2026, 4, 1), days: int = 180):

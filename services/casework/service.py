@@ -158,7 +158,7 @@ class CaseworkService(ServiceBase):
 
     def _case_manager_saved(self, uow, cm):
         municipality, payload = staff.case_manager_saved(uow.session, cm, self.settings)
-        uow.emit("case_manager_saved", municipality, payload)
+        uow.emit("case_manager_saved", municipality, payload, schema_version=2)  # v2: with the username
         # someone with room in a town: the town's queue gets its cases now
         for case in staff.drain_queue(uow.session, payload["municipalities"], self.settings):
             uow.emit("case_assigned", case.municipality, staff.case_assigned(case))

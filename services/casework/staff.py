@@ -204,10 +204,10 @@ def describe(session: Session, cm: CaseManager, settings: Settings, today: date 
 
 
 def case_manager_saved(session: Session, cm: CaseManager, settings: Settings) -> tuple[str, dict]:
-    """The envelope's municipality (the first town served) and the `case_manager_saved` payload."""
+    """The envelope's municipality (the first town served) and the `case_manager_saved` v2 payload."""
     towns = [c.municipality for c in coverage_of(session, cm.id)]
     return (towns[0] if towns else cm.employer_municipality), {
-        "case_manager_id": cm.id, "employer": cm.employer, "municipalities": towns,
+        "case_manager_id": cm.id, "username": cm.username, "employer": cm.employer, "municipalities": towns,
         "capacity": min(capacity_of(cm, settings), 1000), "active": cm.active}
 
 

@@ -238,6 +238,13 @@ class CaseManagerSavedV1(PayloadSchema):
     active = fields.Boolean(required=True)
 
 
+class CaseManagerSavedV2(CaseManagerSavedV1):
+    """v1 and the case manager's `username` (the `sub` of their tokens): cases are assigned by it
+    (`case_assigned`'s `assigned_to`), so the caseload report joins a manager's open cases to their capacity."""
+
+    username = fields.String(required=True, validate=validate.Regexp(STAFF_ID_RE))
+
+
 # referrals: the referral lifecycle -----------------------------------------------------------------------------
 
 class ReferralEventV1(PayloadSchema):
@@ -313,6 +320,7 @@ CATALOGUE: dict[tuple[str, str, int], type[PayloadSchema]] = {
     ("casework", "barrier_resolved", 1): BarrierResolvedV1,
     ("casework", "case_closed", 1): CaseClosedV1,
     ("casework", "case_manager_saved", 1): CaseManagerSavedV1,
+    ("casework", "case_manager_saved", 2): CaseManagerSavedV2,  # v1 stays for the archive and older producers
     **{("referrals", event, 1): ReferralEventV1 for event in REFERRAL_EVENTS},
     ("referrals", "erasure_confirmed", 1): ErasureConfirmedV1,
     **{("partners", event, 1): PartnerReferralEventV1 for event in PARTNER_EVENTS},

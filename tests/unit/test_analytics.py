@@ -31,6 +31,14 @@ def engine(sqlite_urls):
     engine.dispose()
 
 
+@pytest.fixture
+def any_engine(db_urls):
+    """SQLite and PostgreSQL (where each row is locked before it is read, merges' survivors too)."""
+    engine = make_engine(db_urls["analytics"])
+    yield engine
+    engine.dispose()
+
+
 def fold(engine, envelopes):
     with engine.begin() as conn:
         return [projections.ingest(conn, e) for e in envelopes]
@@ -169,7 +177,8 @@ def test_every_report_builds_and_renders_csv(engine):
     assert funnel["total"]["sent"]["value"] >= funnel["total"]["accepted"]["value"] or \
         funnel["total"]["accepted"]["suppressed"]
     caseload = report(engine, "caseload")["case_managers"]
-    assert {m["case_manager_id"] for m in caseload} == {"cm-a", "cm-b", "cm-c"}
+    assert {(m["case_manager_id"], m["username"]) for m in caseload} == {
+        (synthetic.manager_id(who), who) for who in ("cm-a", "cm-b", "cm-c")}  # one row each: load and capacity
     assert all(m["capacity"] == 40 for m in caseload)
 
 
@@ -344,3 +353,200 @@ def test_the_service_refuses_to_start_below_three():
     provider.container = SimpleNamespace(config={"KIM_ANALYTICS_MIN_CELL": "4"})
     provider.setup()
     assert provider.get_dependency(None) == 4
+
+
+# caseload: loads (by username) joined to profiles (by id, case_manager_saved v2 names the username) -----------
+
+MANAGER = "66666666-6666-4666-8666-666666666666"
+LEGACY = "77777777-7777-4777-8777-777777777777"
+
+
+def manager_saved(manager_id, at, capacity, username=None, town=LUEDENSCHEID):
+    payload = {"case_manager_id": manager_id, "employer": "municipality", "municipalities": [town],
+               "capacity": capacity, "active": True}
+    if username:
+        payload["username"] = username
+    return build_envelope("casework", "case_manager_saved", town, payload, schema_version=2 if username else 1,
+                          occurred_at=at)
+
+
+def assigned_cases(username, n, seed, town=LUEDENSCHEID):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        case, person = synthetic._uid(rng), synthetic._uid(rng)
+        base = {"case_id": case, "person_id": person, "municipality": town}
+        out.append(build_envelope("casework", "case_opened", town, {
+            **base, "status": "intake", "opened_at": datetime(2026, 7, 2, 9, tzinfo=timezone.utc)}))
+        out.append(build_envelope("casework", "case_assigned", town, {**base, "assigned_to": username, "team": None},
+                                  occurred_at=datetime(2026, 7, 2, 9, tzinfo=timezone.utc)))
+    return out
+
+
+def test_case_manager_saved_v2_names_a_staff_username_only():
+    from marshmallow import ValidationError
+
+    from services.shared.events import load_envelope
+
+    at = datetime(2026, 7, 1, tzinfo=timezone.utc)
+    assert load_envelope(manager_saved(MANAGER, at, 30, "asiebel"))["payload"]["username"] == "asiebel"
+    assert load_envelope(manager_saved(MANAGER, at, 30))["schema_version"] == 1  # v1 stays catalogued
+    with pytest.raises(ValueError):
+        manager_saved(MANAGER, at, 30, "Anna Siebel")  # a name is no staff id
+    v1 = manager_saved(MANAGER, at, 30)
+    with pytest.raises(ValidationError):  # v1 has no username; v2 requires it
+        load_envelope({**v1, "payload": {**v1["payload"], "username": "asiebel"}})
+    with pytest.raises(ValidationError):
+        load_envelope({**v1, "schema_version": 2})
+
+
+def test_caseload_is_one_row_per_case_manager_with_load_and_capacity(any_engine):
+    engine = any_engine
+    day = datetime(2026, 7, 1, tzinfo=timezone.utc)
+    events = [
+        manager_saved(MANAGER, day, 25),  # archived v1: no username yet
+        manager_saved(MANAGER, day.replace(day=5), 30, "asiebel"),
+        manager_saved(LEGACY, day, 20),  # known from v1 only: a row of its own, no load joined
+        *assigned_cases("asiebel", 6, seed=1),
+        *assigned_cases("ghost", 2, seed=2),  # no profile: its load still shows (suppressed: 2 people)
+        *assigned_cases("shadow", 1, seed=3),
+    ]
+    fold(engine, events)
+    data = report(engine, "caseload", munis=[LUEDENSCHEID])
+    rows = {(m["case_manager_id"], m["username"]): m for m in data["case_managers"]}
+    assert set(rows) == {(MANAGER, "asiebel"), (LEGACY, None), (None, "ghost"), (None, "shadow")}
+    mine = rows[(MANAGER, "asiebel")]
+    assert mine["open_cases"] == {"value": 6, "suppressed": False} and mine["capacity"] == 30
+    assert mine["utilisation_percent"] == {"value": 20, "suppressed": False}
+    assert rows[(LEGACY, None)]["capacity"] == 20 and rows[(LEGACY, None)]["open_cases"]["value"] == 0
+    for small in ("ghost", "shadow"):  # disclosure control holds on the joined rows
+        assert rows[(None, small)]["open_cases"] == {"value": None, "suppressed": True}
+        assert rows[(None, small)]["utilisation_percent"]["suppressed"]
+    assert data["total"]["open_cases"] == {"value": 9, "suppressed": False}
+    lines = to_csv(data).splitlines()
+    assert any(line.split(",")[4] == MANAGER and ",open_cases,6," in line for line in lines)
+    assert any(line.split(",")[4] == "ghost" and line.endswith(",,1") for line in lines)
+
+    # any order, duplicates, and a rebuild from the archive: the same rows; a late v1 keeps the username
+    before = snapshot(engine)
+    reference = make_engine("sqlite://")
+    metadata.create_all(reference)
+    shuffled = list(reversed(events)) + events[:3]
+    fold(reference, shuffled)
+    with reference.connect() as conn:
+        again = Reports(conn, [LUEDENSCHEID], date(2026, 7, 1), date(2026, 9, 30), 5).build("caseload")
+    assert again["case_managers"] == data["case_managers"]
+    reference.dispose()
+    projections.rebuild(engine)
+    assert snapshot(engine) == before and report(engine, "caseload", munis=[LUEDENSCHEID]) == data
+    # a newer profile without a username (an older producer) changes the capacity, not the join
+    fold(engine, [manager_saved(MANAGER, day.replace(day=20), 40)])
+    rows = {(m["case_manager_id"], m["username"]): m
+            for m in report(engine, "caseload", munis=[LUEDENSCHEID])["case_managers"]}
+    assert rows[(MANAGER, "asiebel")]["capacity"] == 40 and rows[(MANAGER, "asiebel")]["open_cases"]["value"] == 6
+
+
+# person_merged: the merged-away person's facts move to the survivor; it is counted once ----------------------
+
+MERGED = "88888888-8888-4888-8888-888888888888"
+SURVIVOR = "99999999-9999-4999-8999-999999999999"
+OFFER = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+
+
+def person_events(person, arrival, contact_day, referral_day=None, seed=0):
+    rng = random.Random(seed)
+    case = synthetic._uid(rng)
+    base = {"case_id": case, "person_id": person, "municipality": LUEDENSCHEID}
+    out = [build_envelope("intake", "person_registered", LUEDENSCHEID, {
+        "person_id": person, "municipality": LUEDENSCHEID, "arrival_date": arrival,
+        "residence_status": "temporary_protection", "languages": ["uk"], "birth_year": 1990}),
+        build_envelope("casework", "contact_recorded", LUEDENSCHEID, {
+            **base, "contact_id": synthetic._uid(rng), "channel": "in_person", "duration_minutes": 30,
+            "interpreter_language": None, "occurred_at": datetime.combine(contact_day, datetime.min.time(),
+                                                                          timezone.utc)})]
+    if referral_day:
+        out.append(build_envelope("referrals", "referral_sent", LUEDENSCHEID, {
+            **base, "referral_id": synthetic._uid(rng), "offer_id": OFFER, "provider_id": "vhs-luedenscheid",
+            "area": "language", "status": "sent", "previous_status": "draft",
+            "occurred_at": datetime.combine(referral_day, datetime.min.time(), timezone.utc)}))
+    return out
+
+
+def merge_events():
+    merged = person_events(MERGED, date(2026, 6, 1), date(2026, 7, 10), date(2026, 7, 15), seed=1)
+    survivor = person_events(SURVIVOR, date(2026, 6, 20), date(2026, 7, 20), seed=2)
+    merge = build_envelope("intake", "person_merged", LUEDENSCHEID, {
+        "person_id": MERGED, "into_person_id": SURVIVOR, "municipality": LUEDENSCHEID,
+        "merged_at": datetime(2026, 7, 25, 12, tzinfo=timezone.utc)})
+    return merged, survivor, merge
+
+
+def waits(counters):
+    return {k: n for k, n in counters.items() if k[0] == "arrival_wait" and n}
+
+
+def test_person_merged_counts_the_person_once_with_the_earliest_facts(engine):
+    merged, survivor, merge = merge_events()
+    assert ("intake", "person_merged") in projections.CONSUMED
+    fold(engine, merged + survivor)
+    assert sum(waits(snapshot(engine)).values()) == 3  # two people before the merge
+    assert fold(engine, [merge, merge]) == [True, False]
+    # one person: the survivor's arrival, the earliest first contact and first referral of the two records
+    expected = {("arrival_wait", LUEDENSCHEID, "first_contact", "", "", "2026-07-10", "00020"): 1,
+                ("arrival_wait", LUEDENSCHEID, "first_referral", "", "", "2026-07-15", "00025"): 1}
+    assert waits(snapshot(engine)) == expected
+    whole = snapshot(engine)
+    projections.rebuild(engine)
+    assert snapshot(engine) == whole
+    cases = report(engine, "cases", munis=[LUEDENSCHEID], k=3)  # no cell of 1 published
+    assert all(w["persons"]["suppressed"] for w in cases["waits"])
+
+
+@pytest.mark.parametrize("order", ["merge_first", "merge_between", "reversed", "twice_shuffled"])
+def test_person_merged_folds_in_any_order_and_once(any_engine, order):
+    engine = any_engine
+    merged, survivor, merge = merge_events()
+    reference = make_engine("sqlite://")
+    metadata.create_all(reference)
+    fold(reference, merged + survivor + [merge])
+    expected = snapshot(reference)
+    reference.dispose()
+    stream = {"merge_first": [merge] + merged + survivor,  # the merge before either person's events
+              "merge_between": survivor + [merge] + merged,
+              "reversed": list(reversed(merged + survivor + [merge])),
+              "twice_shuffled": merged + survivor + [merge] + survivor + [merge] + merged}[order]
+    if order == "twice_shuffled":
+        random.Random(4).shuffle(stream)
+    fold(engine, stream)
+    assert snapshot(engine) == expected
+    with engine.begin() as conn:  # and in one batch
+        conn.execute(projections.COUNTERS.delete())
+        conn.execute(projections.ENTITIES.delete())
+        conn.execute(projections.ARCHIVE.delete())
+        projections.ingest_many(conn, stream)
+    assert snapshot(engine) == expected
+
+
+def test_a_merge_chain_and_an_erased_survivor(any_engine):
+    engine = any_engine
+    merged, survivor, merge = merge_events()
+    third = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+    later = person_events(third, date(2026, 6, 25), date(2026, 7, 30), seed=3)
+    onward = build_envelope("intake", "person_merged", LUEDENSCHEID, {
+        "person_id": SURVIVOR, "into_person_id": third, "municipality": LUEDENSCHEID,
+        "merged_at": datetime(2026, 8, 1, tzinfo=timezone.utc)})
+    fold(engine, [onward] + later + [merge] + merged + survivor)  # A into B, B into C; A's facts reach C
+    assert waits(snapshot(engine)) == {
+        ("arrival_wait", LUEDENSCHEID, "first_contact", "", "", "2026-07-10", "00015"): 1,
+        ("arrival_wait", LUEDENSCHEID, "first_referral", "", "", "2026-07-15", "00020"): 1}
+    before = snapshot(engine)
+    fold(engine, [build_envelope("intake", "person_erased", LUEDENSCHEID, {
+        "person_id": third, "municipality": LUEDENSCHEID, "erasure_id": "cccccccc-cccc-4ccc-8ccc-cccccccccccc"})])
+    with engine.connect() as conn:
+        archived = [r.envelope for r in conn.execute(select(projections.ARCHIVE.c.envelope))]
+        entities = [(r.entity_id, r.state) for r in conn.execute(select(projections.ENTITIES.c.entity_id,
+                                                                        projections.ENTITIES.c.state))]
+    assert third not in str(archived) and third not in str(entities)
+    assert snapshot(engine) == before
+    projections.rebuild(engine)
+    assert snapshot(engine) == before

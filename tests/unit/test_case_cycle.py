@@ -202,8 +202,9 @@ def test_case_manager_profile_and_automatic_assignment(casework_tx):
     assert (case["assigned_to"], case["case_manager_id"], case["team"]) == ("asiebel", cm["id"], "north")
     events = outbox(casework_tx)
     assert [e["event_type"] for e in events] == ["case_manager_saved", "case_opened", "case_assigned"]
-    assert events[0]["payload"] == {"case_manager_id": cm["id"], "employer": "municipality",
-                                    "municipalities": [LUEDENSCHEID], "capacity": 60, "active": True}
+    assert events[0]["schema_version"] == 2 and events[0]["payload"] == {
+        "case_manager_id": cm["id"], "username": "asiebel", "employer": "municipality",
+        "municipalities": [LUEDENSCHEID], "capacity": 60, "active": True}
     assert events[2]["payload"]["assigned_to"] == "asiebel"
     assert "Anna" not in repr(events)  # staff names never leave casework
     # the profile changes with the current version only

@@ -74,7 +74,7 @@ function workload(data) {
   if (!rows.length) return h("p", {}, t("no_data"));
   const max = maxOf(rows.map((r) => r.open_cases));
   return table(t("workload"), [t("case_manager"), t("active_cases"), t("capacity"), t("utilisation")],
-    rows.map((r) => [r.case_manager_id, cellBar(r.open_cases, max), r.capacity ?? t("none"), cellText(r.utilisation_percent, " %")]));
+    rows.map((r) => [r.username ?? r.case_manager_id ?? "–", cellBar(r.open_cases, max), r.capacity ?? t("none"), cellText(r.utilisation_percent, " %")]));
 }
 
 function genericTable(caption, tab, config) {
