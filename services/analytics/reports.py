@@ -85,25 +85,44 @@ class Reports:
         self.many = len(self.munis) > 1
 
     # queries over the counters -----------------------------------------------------------------------------
-    def _upto(self, metric: str, day: date, group) -> dict:
-        """Sum of `metric`'s rows up to and including `day`: whole months before day's month from the monthly
-        rows, day's month from the daily rows (see projections.expand)."""
+    def _upto(self, metric: str, days: list[date], group) -> list[dict]:
+        """Sums of `metric`'s rows up to and including each of `days`: whole months before a day's month from
+        the monthly rows, the day's month from the daily rows (see projections.expand). The monthly rows are
+        read once for all the days (a report and its previous period), by month."""
         cols = [getattr(C.c, g) for g in group]
-        month, d = day.isoformat()[:7], day.isoformat()
-        out: dict = {}
-        for name, low, high in ((f"{metric}.m", "", month), (metric, month + "-01", d)):
-            upper = C.c.start < high if name.endswith(".m") else C.c.start <= high
+        latest = max(day.isoformat()[:7] for day in days)
+        where = (C.c.metric == f"{metric}.m", C.c.municipality.in_(self.munis), C.c.start < latest)
+        if len(days) == 1:
+            monthly = [("", *row) for row in self.conn.execute(select(*cols, func.sum(C.c.n)).where(*where)
+                                                                  .group_by(*cols))]
+        else:
+            monthly = self.conn.execute(select(C.c.start, *cols, func.sum(C.c.n)).where(*where)
+                                        .group_by(C.c.start, *cols)).all()
+        results = []
+        for day in days:
+            month, d = day.isoformat()[:7], day.isoformat()
+            out: dict = {}
+            for row in monthly:
+                if row[0] < month:
+                    out[tuple(row[1:-1])] = out.get(tuple(row[1:-1]), 0) + row[-1]
             for row in self.conn.execute(
-                    select(*cols, func.sum(C.c.n)).where(C.c.metric == name, C.c.municipality.in_(self.munis),
-                                                         C.c.start >= low, upper).group_by(*cols)):
+                    select(*cols, func.sum(C.c.n)).where(C.c.metric == metric, C.c.municipality.in_(self.munis),
+                                                         C.c.start >= month + "-01", C.c.start <= d)
+                    .group_by(*cols)):
                 out[tuple(row[:-1])] = out.get(tuple(row[:-1]), 0) + row[-1]
-        return out
+            results.append(out)
+        return results
 
     def open_at(self, metric: str, day: date, *group) -> list:
         """(group values..., count) of `metric`'s spells open on `day`: entries minus exits up to it."""
-        entries = self._upto(f"{metric}.in", day, group)
-        exits = self._upto(f"{metric}.out", day, group)
-        return [(*key, n - exits.get(key, 0)) for key, n in entries.items() if n - exits.get(key, 0)]
+        return self.open_on(metric, [day], *group)[0]
+
+    def open_on(self, metric: str, days: list[date], *group) -> list[list]:
+        """`open_at` for several days, reading the monthly rows once."""
+        results = []
+        for entries, exits in zip(self._upto(f"{metric}.in", days, group), self._upto(f"{metric}.out", days, group)):
+            results.append([(*key, n - exits.get(key, 0)) for key, n in entries.items() if n - exits.get(key, 0)])
+        return results
 
     def entered(self, metric: str, start: date, end: date, *group, exits: bool = False) -> list:
         """(group values..., count) of spells that began (or, `exits`, ended) within [start, end]."""
@@ -113,18 +132,21 @@ class Reports:
                 C.c.metric == f"{metric}.{'out' if exits else 'in'}", C.c.municipality.in_(self.munis),
                 C.c.end == "d", C.c.start >= start.isoformat(), C.c.start <= end.isoformat()).group_by(*cols)).all()
 
-    def barrier_ages(self, day: date) -> dict:
-        """code -> [(age in days, count)] of the barriers unresolved on `day`, by the month they were recorded
-        (an age is taken from the middle of that month, or the day's own month start: ±15 days)."""
-        entries = self._upto("barrier.agein", day, ("a", "b"))
-        exits = self._upto("barrier.ageout", day, ("a", "b"))
-        ages: dict = {}
-        for (code, recorded), n in entries.items():
-            left = n - exits.get((code, recorded), 0)
-            if left > 0:
-                middle = min(date.fromisoformat(recorded + "-15"), day)
-                ages.setdefault(code, []).append(((day - middle).days, left))
-        return ages
+    def barrier_ages(self, days: list[date]) -> list[dict]:
+        """For each of `days`: code -> [(age in days, count)] of the barriers unresolved on the day, by the month
+        they were recorded (an age is taken from the middle of that month, or the day's own month start: ±15
+        days)."""
+        results = []
+        for day, entries, exits in zip(days, self._upto("barrier.agein", days, ("a", "b")),
+                                       self._upto("barrier.ageout", days, ("a", "b"))):
+            ages: dict = {}
+            for (code, recorded), n in entries.items():
+                left = n - exits.get((code, recorded), 0)
+                if left > 0:
+                    middle = min(date.fromisoformat(recorded + "-15"), day)
+                    ages.setdefault(code, []).append(((day - middle).days, left))
+            results.append(ages)
+        return results
 
     def during(self, metric: str, start: date, end: date, *group, by: str = "start", extra=()) -> list:
         cols = [getattr(C.c, g) for g in group]
@@ -160,15 +182,16 @@ class Reports:
                                                    "opened_and_closed": publish(flow_table, self.k)},
                 "waits": waits}
 
-    def _barrier_figures(self, start: date, end: date):
-        open_cases = dict(self.open_at("case", end, "municipality"))
-        counts = {(code, m): n for m, code, n in self.open_at("barrier", end, "municipality", "a")}
-        return open_cases, counts, self.barrier_ages(end)
+    def _barrier_figures(self, days: list[date]):
+        """(open cases, open barriers, barrier ages) on each of `days`."""
+        cases = self.open_on("case", days, "municipality")
+        barriers = self.open_on("barrier", days, "municipality", "a")
+        return [(dict(open_cases), {(code, m): n for m, code, n in counts}, ages)
+                for open_cases, counts, ages in zip(cases, barriers, self.barrier_ages(days))]
 
     def barriers(self) -> dict:
         prev_start, prev_end = previous(self.start, self.end)
-        open_cases, counts, ages = self._barrier_figures(self.start, self.end)
-        p_open_cases, p_counts, p_ages = self._barrier_figures(prev_start, prev_end)
+        (open_cases, counts, ages), (p_open_cases, p_counts, p_ages) = self._barrier_figures([self.end, prev_end])
         codes = sorted({code for code, _ in counts} | {code for code, _ in p_counts})
         table = Table(codes, list(self.munis), counts, row_totals=self.many, col_totals=True)
         prev_table = Table(codes, list(self.munis), p_counts, row_totals=self.many, col_totals=True)

@@ -398,18 +398,38 @@ def casework(s):
     goal_form.locator("[name=agreed_with_person]").check()
     goal_form.locator("button[type=submit]").click()
     page.wait_for_selector("article.goal >> text=Deutsch auf Niveau B1")
-    action_form = page.locator("article.goal form").first
+    add_action = "article.goal form[aria-label^='Aufgabe hinzufügen']"
+    action_form = page.locator(add_action).first
     action_form.locator("[name=description]").fill("Anmeldung zum Integrationskurs")
     action_form.locator("[name=due_on]").fill("2026-12-15")
     action_form.locator("button[type=submit]").click()
     page.wait_for_selector("article.goal table >> text=Anmeldung zum Integrationskurs")
     yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
-    action_form = page.locator("article.goal form").first
+    action_form = page.locator(add_action).first
     action_form.locator("[name=assignee]").select_option("person")
     action_form.locator("[name=description]").fill("Unterlagen zum Termin mitbringen")
     action_form.locator("[name=due_on]").fill(yesterday)
     action_form.locator("button[type=submit]").click()
     page.wait_for_selector("article.goal table tr:has-text('Unterlagen zum Termin') >> text=überfällig")
+    # editing the goal (If-Match: its version): a cleared description is refused next to the field, then saved
+    page.click("article.goal details.edit-goal > summary")
+    edit_goal = page.locator("article.goal form.edit-goal")
+    edit_goal.locator("[name=description]").fill("")
+    edit_goal.locator("button[type=submit]").click()
+    edit_goal.locator("[name=description] >> xpath=..").locator(".field-error").wait_for()
+    edit_goal.locator("[name=description]").fill("Deutsch auf Niveau B1 (DTZ)")
+    edit_goal.locator("[name=target_date]").fill("2027-05-31")
+    s.check("22b-goal-edit")
+    edit_goal.locator("button[type=submit]").click()
+    page.wait_for_selector("article.goal h3 >> text=Deutsch auf Niveau B1 (DTZ)")
+    assert "2027-05-31" in page.inner_text("article.goal > p")
+    # editing a task: done
+    row = page.locator("article.goal table tr", has_text="Anmeldung zum Integrationskurs")
+    row.locator("details.edit-action > summary").click()
+    row.locator("form.edit-action [name=status]").select_option("done")
+    s.check("22c-action-edit")
+    row.locator("form.edit-action button[type=submit]").click()
+    page.wait_for_selector("article.goal table tr:has-text('Anmeldung zum Integrationskurs') >> td >> text=done")
     # an API error lands next to its field: a barrier without a code
     barrier_form = page.locator("form[aria-label='Hürde erfassen']")
     barrier_form.locator("button[type=submit]").click()
@@ -488,6 +508,25 @@ def casework(s):
     page.wait_for_function(f"""() => fetch('/v1/cases/{case["id"]}', {{headers: {{Authorization: 'Bearer {lead}'}}}})
         .then(r => r.json()).then(c => c.case_manager_id === '{second["id"]}')""")
     s.check("26-team")
+    # the team lead edits Anna Siebel's profile; someone changed it meanwhile (412): the app shows what changed
+    profile = page.locator(f"li[data-case-manager='{manager['id']}']")
+    profile.locator("details.edit-profile > summary").click()
+    profile.locator("[name=capacity]").fill("45")
+    profile.locator("[name=languages]").fill("de, uk, ar")
+    profile.locator("[name='coverage.0.weekdays'][value=sun]").uncheck()  # no longer on Sundays
+    current = requests.get(f"{s.url}/v1/case-managers/{manager['id']}", timeout=10,
+                           headers={"Authorization": f"Bearer {lead}"})
+    s.api("PATCH", f"/v1/case-managers/{manager['id']}", lead, json={"hours_per_week": 35},
+          headers={"If-Match": current.headers["ETag"]})
+    profile.locator("form.edit-profile button[type=submit]").click()
+    page.wait_for_selector(".conflict table >> text=Wochenstunden")
+    s.check("26c-profile-conflict")
+    page.click(".conflict button.apply-mine")
+    page.wait_for_selector(f"li[data-case-manager='{manager['id']}'] >> text=Kapazität: 45")
+    saved = s.api("GET", f"/v1/case-managers/{manager['id']}", lead)
+    assert saved["capacity"] == 45 and saved["hours_per_week"] == 35 and "ar" in saved["languages"], saved
+    assert [(c["municipality"], "sun" in c["weekdays"]) for c in saved["coverage"]] == [(LUEDENSCHEID, False)], saved
+    s.check("26d-profile-saved")
 
     # the unassigned queue: a case in a town no case manager serves yet waits there, with its assign form
     kierspe = "05962028"
@@ -525,8 +564,92 @@ def casework(s):
     report = Path(download.value.path()).read_text(encoding="utf-8")
     assert "<html" in report.lower() and "language_course_childcare_missing" in report
 
+    # closing the case (its case manager now: the second one): outcome and each open goal evaluated; the
+    # API's errors land next to the fields they name
+    s.sign_in("case_manager", sub=f"{username}b")
+    page.goto(f"{s.url}/app/#/case/{case['id']}")
+    closure = page.locator("form.closure")
+    closure.wait_for()
+    closure.locator("button[type=submit]").click()
+    closure.locator("[name=outcome] >> xpath=..").locator(".field-error").wait_for()
+    assert closure.locator("[name='evaluation.0.reached']").get_attribute("aria-invalid") == "true"
+    s.check("28-closure-errors")
+    closure.locator("[name=outcome]").select_option("goals_reached")
+    closure.locator("[name='evaluation.0.reached']").select_option("true")
+    closure.locator("[name=note]").fill("Kurs abgeschlossen, Wohnung gefunden")
+    closure.locator("button[type=submit]").click()
+    page.wait_for_selector(".case-status >> text=closed")
+    assert "goals reached" in page.inner_text(".case-outcome")
+    assert page.locator("form.closure").count() == 0
+    s.check("29-case-closed")
 
-FLOWS = {"intake_and_privacy": intake_and_privacy, "casework": casework}
+
+def oidc(s):
+    """Sign-in through an OpenID Connect issuer (tests/browser/fake_issuer.py, started by the test): only the
+    OIDC sign-in is offered; the app goes to the issuer with a PKCE challenge and back, exchanges the code, and
+    calls the API with the issuer's token; a tampered state is refused and no code is exchanged for it."""
+    import fake_issuer
+
+    page = s.page
+    issuer = os.environ["KIM_TEST_OIDC_ISSUER"]
+    key = Path(os.environ["KIM_TEST_OIDC_KEY"]).read_bytes()
+    stats = lambda: requests.get(f"{issuer}/_test/stats", timeout=5).json()  # noqa: E731
+    # a person to find, registered with a token of the same issuer (the gateway knows no other key now)
+    run = os.urandom(3).hex()
+    officer = {"sub": f"io-{run}", "role": "intake_officer", "municipalities": [LUEDENSCHEID]}
+    token = fake_issuer.sign(key, issuer, "kim-api", officer)
+    s.api("POST", "/v1/persons", token, json={
+        "given_name": "Yaroslava", "family_name": f"Melnyk-{run}", "birth_date": "1991-05-06",
+        "municipality": LUEDENSCHEID, "arrival_date": "2026-09-20", "residence_status": "temporary_protection",
+        "languages": ["uk"], "consents": [{"purpose": "case_management", "basis": "signed_form",
+                                           "granted_at": "2026-10-01T09:00:00Z"}]})
+    # the issuer refuses a code whose verifier does not match its challenge (what the app's PKCE relies on)
+    authorize = requests.get(f"{issuer}/authorize", allow_redirects=False, timeout=5, params={
+        "response_type": "code", "client_id": "kim-app", "redirect_uri": f"{s.url}/app/", "state": "s1",
+        "code_challenge": fake_issuer.s256("a" * 43), "code_challenge_method": "S256"})
+    code = re.search(r"code=([^&]+)", authorize.headers["Location"]).group(1)
+    wrong = requests.post(f"{issuer}/token", timeout=5, data={
+        "grant_type": "authorization_code", "code": code, "client_id": "kim-app", "redirect_uri": f"{s.url}/app/",
+        "code_verifier": "b" * 43})
+    assert wrong.status_code == 400 and "PKCE" in wrong.text, wrong.text
+
+    # the sign-in screen: the issuer's button only, no development sign-in
+    requests.post(f"{issuer}/_test/login", json=officer, timeout=5)
+    s.open()
+    page.wait_for_selector("#oidc-signin")
+    assert page.locator("form.signin").count() == 0
+    assert requests.post(f"{s.url}/app/dev-token", json={"role": "team_lead", "municipalities": [LUEDENSCHEID]},
+                         timeout=5).status_code == 404
+    s.check("30-oidc-signin")
+    before = stats()
+    page.click("#oidc-signin")  # to the issuer (it approves at once) and back with ?code&state
+    page.wait_for_selector(f"#who >> text={officer['sub']}")
+    assert page.locator("#signout").is_visible()
+    assert "code=" not in page.url and "state=" not in page.url, page.url  # not left in the address bar
+    assert stats()["tokens"] == before["tokens"] + 1
+    # the token works: the search screen finds the person through the API
+    page.click("#nav >> text=Personensuche")
+    page.fill("[name=q]", f"Melnyk-{run}")
+    page.click("form button[type=submit]")
+    page.wait_for_selector(f"main table >> text=Melnyk-{run}")
+    s.check("31-oidc-signed-in")
+
+    # a state that is not the one the app sent: refused, no code exchanged, not signed in
+    page.click("#signout")
+    page.wait_for_selector("#oidc-signin")
+    requests.post(f"{issuer}/_test/tamper", timeout=5)
+    before = stats()
+    page.click("#oidc-signin")
+    page.wait_for_selector("main .notice.warn >> text=gehört nicht zu dieser Anmeldung (state)")
+    assert "fehlgeschlagen" in page.inner_text("main .notice.warn")
+    assert not page.locator("#signout").is_visible()
+    assert page.evaluate("sessionStorage.getItem('kim.token')") is None
+    assert "code=" not in page.url, page.url
+    assert stats()["tokens"] == before["tokens"]
+    s.check("32-oidc-state-refused")
+
+
+FLOWS = {"intake_and_privacy": intake_and_privacy, "casework": casework, "oidc": oidc}
 
 
 def main(argv: list[str]) -> int:
@@ -534,9 +657,9 @@ def main(argv: list[str]) -> int:
 
     url, out, names = argv[0].rstrip("/"), Path(argv[1]), argv[2:] or list(FLOWS)
     report = {"flows": {}, "screens": []}
-    if ARTIFACTS.exists():
+    if ARTIFACTS.exists() and not os.environ.get("KIM_BROWSER_KEEP_ARTIFACTS"):  # a later test adds to them
         shutil.rmtree(ARTIFACTS)
-    ARTIFACTS.mkdir()
+    ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         for name in names:

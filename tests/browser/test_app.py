@@ -6,6 +6,7 @@ violation and no script error on any screen. Screenshots: tests/browser/artifact
 and case.png are refreshed from there with KIM_UPDATE_SCREENSHOTS=1)."""
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -20,14 +21,14 @@ CHROMIUM = Path(os.environ.get("KIM_CHROMIUM", "/usr/bin/chromium"))
 pytestmark = pytest.mark.integration
 
 
-def run_flows(url: str, tmp_path: Path, *flows: str, timeout: int = 240) -> dict:
+def run_flows(url: str, tmp_path: Path, *flows: str, timeout: int = 240, env: dict | None = None) -> dict:
     if not CHROMIUM.exists():
         message = f"no Chromium at {CHROMIUM}: apt-get install -y chromium (.ci/run does)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     out = tmp_path / "browser.json"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("EVENTLET")}
+    env = {**{key: value for key, value in os.environ.items() if not key.startswith("EVENTLET")}, **(env or {})}
     done = subprocess.run([sys.executable, str(HERE / "flows.py"), url, str(out), *flows], env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0 and out.exists(), done.stdout + done.stderr
@@ -72,3 +73,38 @@ def test_no_development_sign_in_beside_a_real_issuer(kim_up):
     assert answer.status_code == 404, answer.text
     assert answer.headers["Content-Type"].startswith("application/problem+json")
     assert "access_token" not in answer.text
+
+
+def test_oidc_sign_in_with_pkce_in_a_browser(kim_up, tmp_path):
+    """With an issuer configured (a fake one, tests/browser/fake_issuer.py, whose key the gateway trusts as a
+    real provider's, RS256 only): the app offers only the OIDC sign-in, goes through the issuer with PKCE and
+    back, is signed in and its API calls succeed with that token; a tampered state is refused."""
+    from tests.browser.fake_issuer import make_keys
+
+    key, jwks = make_keys(tmp_path / "issuer")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    issuer_url = f"http://127.0.0.1:{port}"
+    system = kim_up(KIM_OIDC_ISSUER=issuer_url, KIM_DEV_SIGNIN="1", KIM_JWT_ALGORITHMS="RS256",
+                    KIM_JWT_JWKS_FILE=str(jwks), KIM_JWT_ISSUER=issuer_url, KIM_JWT_AUDIENCE="kim-api")
+    log = (tmp_path / "issuer.log").open("w")
+    issuer = subprocess.Popen([sys.executable, str(HERE / "fake_issuer.py"), str(port), str(key),
+                               f"{system.url}/app/"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"{issuer_url}/.well-known/openid-configuration", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        csp = requests.get(f"{system.url}/app/", timeout=10).headers["Content-Security-Policy"]
+        assert f"connect-src 'self' {issuer_url};" in csp, csp
+        report = run_flows(system.url, tmp_path, "oidc", timeout=120, env={
+            "KIM_TEST_OIDC_ISSUER": issuer_url, "KIM_TEST_OIDC_KEY": str(key), "KIM_BROWSER_KEEP_ARTIFACTS": "1"})
+    finally:
+        issuer.terminate()
+        issuer.wait(timeout=10)
+        log.close()
+    assert_report(report, ("oidc",))
+    assert {"30-oidc-signin", "31-oidc-signed-in", "32-oidc-state-refused"} <= {s["name"] for s in report["screens"]}

@@ -57,7 +57,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(system):
          "-H", f"Authorization: Bearer {kim_token(system)}",
          "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                      "response_schema_conformance,negative_data_rejection",
-         "--max-examples", os.environ.get("KIM_FUZZ_EXAMPLES", "15"), "--workers", "2", "--seed", "1"],
+         # one worker: with two threads hypothesis' lambda descriptions race (AST recursion depth mismatch)
+         "--max-examples", os.environ.get("KIM_FUZZ_EXAMPLES", "15"), "--workers", "1", "--seed", "1"],
         capture_output=True, text=True, timeout=600)
     out = result.stdout
     errors = out[out.find("ERRORS"):][:6000] if "ERRORS" in out else ""  # the failures' own section first

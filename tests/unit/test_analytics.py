@@ -188,9 +188,10 @@ def test_open_on_a_day_from_entries_and_exits_equals_the_spells(engine):
     fold(engine, synthetic.stream(300, TOWNS, seed=12, first_day=date(2026, 1, 10), days=300))
     spells = {k: n for k, n in snapshot(engine).items() if k[0] == "barrier"}
     rng = random.Random(3)
+    days = [date(2026, 1, 31), date(2026, 3, 1), date(2026, 12, 31)] + [
+        date(2026, rng.randint(1, 12), rng.randint(1, 28)) for _ in range(8)]
     with engine.connect() as conn:
-        for day in [date(2026, 1, 31), date(2026, 3, 1), date(2026, 12, 31)] + [
-                date(2026, rng.randint(1, 12), rng.randint(1, 28)) for _ in range(8)]:
+        for day in days:
             d = day.isoformat()
             expected = {}
             for (_, m, code, _, _, start, end), n in spells.items():
@@ -198,9 +199,14 @@ def test_open_on_a_day_from_entries_and_exits_equals_the_spells(engine):
                     expected[(m, code)] = expected.get((m, code), 0) + n
             reports = Reports(conn, list(TOWNS), day, day, 5)
             assert {(m, code): n for m, code, n in reports.open_at("barrier", day, "municipality", "a")} == expected
-            ages = reports.barrier_ages(day)
+            ages = reports.barrier_ages([day])[0]
             for code in {code for _, code in expected}:
                 assert sum(n for _, n in ages[code]) == sum(n for (_, c), n in expected.items() if c == code)
+        # several days at once (a report and its previous period) read the monthly rows once: same figures
+        reports = Reports(conn, list(TOWNS), days[0], days[-1], 5)
+        assert [sorted(rows) for rows in reports.open_on("barrier", days, "municipality", "a")] == [
+            sorted(reports.open_at("barrier", day, "municipality", "a")) for day in days]
+        assert reports.barrier_ages(days) == [reports.barrier_ages([day])[0] for day in days]
 
 
 def test_period_parsing_and_median():

@@ -66,6 +66,9 @@ export async function startOidc(oidc) {
   location.assign(url.toString());
 }
 
+/** A refusal the app explains in the user's language (main.js: t("oidc_<code>")). */
+const failure = (code) => Object.assign(new Error(code.replace("_", " ")), { code });
+
 /** Step 2: back with ?code&state: check the state, exchange the code with the verifier. */
 export async function finishOidc(oidc) {
   const params = new URLSearchParams(location.search);
@@ -74,7 +77,7 @@ export async function finishOidc(oidc) {
   sessionStorage.removeItem(FLOW);
   history.replaceState(null, "", `/app/${flow?.back || ""}`); // the code never stays in the address bar
   if (params.has("error")) throw new Error(params.get("error_description") || params.get("error"));
-  if (!flow || params.get("state") !== flow.state) throw new Error("state mismatch");
+  if (!flow || params.get("state") !== flow.state) throw failure("state_mismatch");
   const meta = await discovery(oidc.issuer);
   const response = await fetch(meta.token_endpoint, {
     method: "POST", credentials: "omit", headers: { "Content-Type": "application/x-www-form-urlencoded" },
@@ -85,7 +88,7 @@ export async function finishOidc(oidc) {
   if (!response.ok || !data.access_token) throw new Error(data.error_description || data.error || `HTTP ${response.status}`);
   if (data.id_token) {
     const idClaims = JSON.parse(atob(data.id_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
-    if (idClaims.nonce !== flow.nonce) throw new Error("nonce mismatch");
+    if (idClaims.nonce !== flow.nonce) throw failure("nonce_mismatch");
   }
   sessionStorage.setItem(TOKEN, data.access_token);
   return true;

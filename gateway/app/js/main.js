@@ -132,7 +132,9 @@ async function route() {
 async function start() {
   if (!config) config = await (await fetch("/app/config.json")).json();
   if (config.oidc) {
-    try { await finishOidc(config.oidc); } catch (e) { renderHeader(null); signInScreen(`${t("signin_failed")} ${e.message}`); return; }
+    try { await finishOidc(config.oidc); } catch (e) {
+      renderHeader(null); signInScreen(`${t("signin_failed")} ${e.code ? t(`oidc_${e.code}`) : e.message}`); return;
+    }
   }
   await route();
 }

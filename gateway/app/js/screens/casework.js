@@ -3,7 +3,7 @@
 // the public API with the user's token; every state is said in words, never by colour alone.
 import { api } from "../api.js";
 import { addTexts, codeLabel, getLang, t } from "../i18n.js";
-import { announce, field, fmt, h, notice, readForm, run, table } from "../ui.js";
+import { announce, field, fmt, fmt as fmtValue, h, notice, readForm, run, table } from "../ui.js";
 
 addTexts({
   de: {
@@ -33,6 +33,14 @@ addTexts({
     person_link: "Personendatensatz", saved_ok: "Gespeichert.", status_changed: "Der Status ist geändert.",
     case_manager: "Fallmanager*in", held: "gehalten", planned: "geplant",
     "due.action": "Aufgabe", "due.goal": "Ziel", "due.follow_up": "Wiedervorlage", "due.appointment": "Termin",
+    edit_goal: "Ziel bearbeiten", edit_action: "Aufgabe bearbeiten", goal_status: "Stand des Ziels", action_status: "Stand der Aufgabe",
+    no_changes: "Keine Änderung zum Speichern.", edit_conflict: "Inzwischen von jemand anderem geändert",
+    edit_conflict_hint: "Der Eintrag wurde geändert, seit Sie die Seite geöffnet haben. Prüfen Sie die Unterschiede.",
+    closure: "Fall abschließen", close_case: "Fall abschließen", outcome: "Ergebnis", evaluation: "Bewertung der Ziele",
+    evaluation_hint: "Für jedes offene Ziel: erreicht oder nicht; der genauere Stand ist freiwillig.",
+    reached: "Erreicht", status_detail: "Genauer Stand (freiwillig)", evaluation_note: "Auswertung des Falls",
+    goal_note: "Anmerkung zum Ziel", case_closed: "Der Fall ist abgeschlossen.", no_open_goals: "Keine offenen Ziele zu bewerten.",
+    closed_outcome: "Ergebnis des Abschlusses",
   },
   en: {
     "nav.worklist": "Worklist", worklist: "Worklist", worklist_date: "As of {date}",
@@ -61,10 +69,61 @@ addTexts({
     person_link: "Person record", saved_ok: "Saved.", status_changed: "The status is changed.",
     case_manager: "Case manager", held: "held", planned: "planned",
     "due.action": "Task", "due.goal": "Goal", "due.follow_up": "Follow-up", "due.appointment": "Appointment",
+    edit_goal: "Edit goal", edit_action: "Edit task", goal_status: "Goal status", action_status: "Task status",
+    no_changes: "Nothing changed to save.", edit_conflict: "Changed by someone else meanwhile",
+    edit_conflict_hint: "The entry changed since you opened the page. Check the differences.",
+    closure: "Close the case", close_case: "Close the case", outcome: "Outcome", evaluation: "Evaluation of the goals",
+    evaluation_hint: "For every open goal: reached or not; the finer status is optional.",
+    reached: "Reached", status_detail: "Finer status (optional)", evaluation_note: "Evaluation of the case",
+    goal_note: "Note on the goal", case_closed: "The case is closed.", no_open_goals: "No open goals to evaluate.",
+    closed_outcome: "Outcome of the closing",
   },
 });
 
 const today = () => new Date().toISOString().slice(0, 10);
+
+const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+/** An edit form for one record, in a <details> (opened by keyboard like any button). Only changed fields are
+ *  sent, with If-Match: the record's version. A 412 (someone changed it meanwhile) shows what changed (read /
+ *  stored now / yours) with "apply mine to the new version" or "discard". `toBody(form)` reads the fields. */
+export function editForm({ label, summary, controls, extra = [], record, names, path, reread, toBody, onSaved, cls = "", formats = {} }) {
+  let current = record;
+  const conflictBox = h("div");
+  const fmt = (n, v) => (formats[n] ? formats[n](v) : fmtValue(v));
+  const f = h("form", { novalidate: true, "aria-label": label, class: `edit-form ${cls}` },
+    h("div", { class: "grid" }, ...controls), ...extra, h("button", { type: "submit" }, t("save")));
+  const save = (body) => run(f, () => api("PATCH", path, { body, ifMatch: `"${current.version}"` }), (r) => {
+    conflictBox.replaceChildren(); announce(t("saved_ok")); onSaved(r.data);
+  }, { onConflict: async () => {
+    const now = await reread();
+    const rows = names.filter((n) => !same(current[n], now[n]) || n in body)
+      .map((n) => [t(n), fmt(n, current[n]), fmt(n, now[n]), n in body ? fmt(n, body[n]) : t("none")]);
+    const box = h("div", { class: "notice warn conflict", role: "alert", tabindex: "-1" },
+      h("p", {}, h("strong", {}, t("edit_conflict"))), h("p", {}, t("edit_conflict_hint")),
+      table(t("edit_conflict"), [t("field"), t("you_read"), t("now_value"), t("your_value")], rows),
+      h("div", { class: "actions" },
+        h("button", { type: "button", class: "apply-mine", onclick: () => { current = now; save(body); } }, t("apply_mine")),
+        h("button", { type: "button", class: "secondary", onclick: () => onSaved(now) }, t("discard_mine"))));
+    conflictBox.replaceChildren(box);
+    box.focus();
+  } });
+  f.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const all = toBody(f);
+    const body = Object.fromEntries(Object.entries(all).filter(([k, v]) => !same(v, current[k])));
+    if (!Object.keys(body).length) { f.querySelector(".no-changes")?.remove(); f.prepend(h("p", { class: "notice warn no-changes", role: "status" }, t("no_changes"))); return; }
+    save(body);
+  });
+  return h("details", { class: `edit ${cls}` }, h("summary", {}, summary), conflictBox, f);
+}
+
+/** Emptied fields are sent, not left out: a date as null (cleared), a text as "" (the API says if it may be). */
+export function cleared(form, body, { nulls = [], texts = [] }) {
+  for (const n of nulls) if (form.querySelector(`[name=${n}]`) && !(n in body)) body[n] = null;
+  for (const n of texts) if (form.querySelector(`[name=${n}]`) && !(n in body)) body[n] = "";
+  return body;
+}
 
 /** "überfällig" in words and a marker (not colour alone). */
 export function overdueMark(flag) {
@@ -146,7 +205,45 @@ export async function casePage(ctx, id) {
     planSection(ctx, c, plan, reload),
     contactsSection(ctx, c, contacts, reload),
     barriersSection(ctx, c, barriers, codes, reload),
-    referralSection(ctx, c, suggestions, referrals, closed, reload));
+    referralSection(ctx, c, suggestions, referrals, closed, reload),
+    closed ? null : closureSection(ctx, c, plan, reload));
+}
+
+/** Closing: the outcome, each open goal evaluated (reached yes/no, optionally finer), an evaluation note. The
+ *  API's errors name fields like evaluation.0.reached: the controls carry those names, so they land there. */
+function closureSection(ctx, c, plan, reload) {
+  const goals = (plan.goals || []).filter((g) => g.status === "open");
+  const outcomes = ctx.config.enums.outcome.filter((o) => o !== "consent_withdrawn"); // only by a withdrawal
+  const finer = ctx.config.enums.goal_status.filter((s) => s !== "open");
+  const evaluation = goals.length ? h("fieldset", { class: "evaluation" }, h("legend", {}, t("evaluation")),
+    h("p", { class: "hint" }, t("evaluation_hint")),
+    goals.map((g, i) => h("fieldset", { class: "goal-evaluation", "data-goal": g.id }, h("legend", {}, `${t("goal")}: ${g.description}`),
+      h("div", { class: "grid" },
+        field(`evaluation.${i}.reached`, { label: t("reached"), required: true, options: [["true", t("yes")], ["false", t("no")]] }),
+        field(`evaluation.${i}.status`, { label: t("status_detail"), options: finer.map((x) => [x, codeLabel(x)]) }),
+        field(`evaluation.${i}.note`, { label: t("goal_note") })))))
+    : h("p", {}, t("no_open_goals"));
+  const f = form(t("close_case"),
+    field("outcome", { label: t("outcome"), required: true, options: outcomes.map((o) => [o, codeLabel(o)]) }),
+    evaluation,
+    field("note", { label: t("evaluation_note"), type: "textarea" }),
+    h("button", { type: "submit" }, t("close_case")));
+  f.classList.add("closure");
+  f.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = (name) => f.querySelector(`[name="${name}"]`).value.trim();
+    const body = { evaluation: goals.map((g, i) => {
+      const item = { goal_id: g.id };
+      if (value(`evaluation.${i}.reached`)) item.reached = value(`evaluation.${i}.reached`) === "true"; // else the API names it
+      if (value(`evaluation.${i}.status`)) item.status = value(`evaluation.${i}.status`);
+      if (value(`evaluation.${i}.note`)) item.note = value(`evaluation.${i}.note`);
+      return item;
+    }) };
+    if (value("outcome")) body.outcome = value("outcome");
+    if (value("note")) body.note = value("note");
+    run(f, () => api("POST", `/v1/cases/${c.id}/closure`, { body }), () => { announce(t("case_closed")); reload(); });
+  });
+  return section("closure-title", t("closure"), f);
 }
 
 function problemNotice(result) {
@@ -159,6 +256,8 @@ function statusSection(ctx, c, reload) {
     h("dt", {}, t("municipality")), h("dd", {}, townName(ctx.config, c.municipality)),
     h("dt", {}, t("case_manager")), h("dd", {}, fmt(c.assigned_to)),
     h("dt", {}, t("opened_at")), h("dd", {}, fmtTime(c.opened_at)),
+    c.outcome ? [h("dt", {}, t("closed_outcome")), h("dd", { class: "case-outcome" }, codeLabel(c.outcome))] : null,
+    c.evaluation ? [h("dt", {}, t("evaluation_note")), h("dd", {}, c.evaluation)] : null,
     h("dt", {}, t("person_link")), h("dd", {}, h("a", { href: `#/person/${c.person_id}` }, t("open"))));
   let change = h("p", {}, t("no_transitions"));
   if (c.allowed_transitions?.length) {
@@ -234,13 +333,35 @@ function planSection(ctx, c, plan, reload) {
       event.preventDefault();
       run(addAction, () => api("POST", `/v1/cases/${c.id}/goals/${goal.id}/actions`, { body: readForm(addAction) }), () => { announce(t("saved_ok")); reload(); });
     });
-    parts.push(h("article", { class: "card goal" },
+    const open = c.status !== "closed";
+    const reread = async () => (await api("GET", `/v1/cases/${c.id}/plan`)).data.goals.find((g) => g.id === goal.id);
+    const editGoal = open ? editForm({
+      label: `${t("edit_goal")}: ${goal.description}`, summary: t("edit_goal"), cls: "edit-goal", record: goal,
+      names: ["description", "target_date", "status", "agreed_with_person"], path: `/v1/cases/${c.id}/goals/${goal.id}`,
+      controls: [field("description", { label: t("description"), required: true, value: goal.description }),
+        field("target_date", { label: t("target_date"), type: "date", value: goal.target_date }),
+        field("status", { label: t("goal_status"), required: true, options: ctx.config.enums.goal_status.map((x) => [x, codeLabel(x)]), value: goal.status }),
+        field("agreed_with_person", { label: t("agreed_with_person"), type: "checkbox", value: goal.agreed_with_person })],
+      toBody: (f) => cleared(f, readForm(f), { nulls: ["target_date"], texts: ["description"] }), reread, onSaved: reload }) : null;
+    const editAction = (a) => editForm({
+      label: `${t("edit_action")}: ${a.description}`, summary: h("span", {}, t("edit_action"), h("span", { class: "visually-hidden" }, `: ${a.description}`)),
+      cls: "edit-action", record: a, names: ["description", "assignee", "due_on", "status"], path: `/v1/cases/${c.id}/actions/${a.id}`,
+      controls: [field("description", { label: t("description"), required: true, value: a.description }),
+        field("assignee", { label: t("assignee"), required: true, options: ctx.config.enums.action_assignee.map((x) => [x, codeLabel(x)]), value: a.assignee }),
+        field("due_on", { label: t("due_on"), type: "date", value: a.due_on }),
+        field("status", { label: t("action_status"), required: true, options: ctx.config.enums.action_status.map((x) => [x, codeLabel(x)]), value: a.status })],
+      toBody: (f) => cleared(f, readForm(f), { nulls: ["due_on"], texts: ["description"] }),
+      reread: async () => (await reread()).actions.find((x) => x.id === a.id), onSaved: reload });
+    parts.push(h("article", { class: "card goal", "data-goal": goal.id },
       h("h3", {}, `${t("goal")}: ${goal.description}`),
       h("p", {}, `${codeLabel(goal.area)} · ${codeLabel(goal.status)} · ${t("target_date")}: ${fmt(goal.target_date)} `, overdueMark(goal.overdue),
         goal.agreed_with_person ? ` · ${t("agreed_with_person")}` : ""),
-      actions.length ? table(t("actions_of"), [t("description"), t("assignee"), t("due_on"), t("case_status")],
-        actions.map((a) => [a.kind === "referral" ? `${t("referrals")}: ${fmt(a.description)}` : fmt(a.description), codeLabel(a.assignee), h("span", {}, fmt(a.due_on), " ", overdueMark(a.overdue)), codeLabel(a.status)])) : null,
-      goal.status === "open" && c.status !== "closed" ? addAction : null));
+      editGoal,
+      actions.length ? table(t("actions_of"), [t("description"), t("assignee"), t("due_on"), t("case_status"), ""],
+        actions.map((a) => [a.kind === "referral" ? `${t("referrals")}: ${fmt(a.description)}` : fmt(a.description), codeLabel(a.assignee),
+          h("span", {}, fmt(a.due_on), " ", overdueMark(a.overdue)), codeLabel(a.status),
+          open && a.kind !== "referral" ? editAction(a) : ""])) : null,
+      goal.status === "open" && open ? addAction : null));
   }
   const addGoal = form(t("add_goal"),
     h("div", { class: "grid" },

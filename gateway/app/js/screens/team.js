@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { addTexts, codeLabel, t } from "../i18n.js";
 import { announce, field, fmt, h, notice, readForm, run, table } from "../ui.js";
-import { townName } from "./casework.js";
+import { cleared, editForm, townName } from "./casework.js";
 
 addTexts({
   de: {
@@ -14,6 +14,11 @@ addTexts({
     absences: "Abwesenheiten und Vertretungen", absence_from: "von", absence_to: "bis", deputy: "Vertretung",
     absence_kind: "Art", add_absence: "Abwesenheit eintragen", queue_empty: "Keine Fälle ohne Zuständigkeit.",
     over_capacity: "über Kapazität",
+    profiles: "Profile der Fallmanager*innen", edit_profile: "Profil bearbeiten", hours_per_week: "Wochenstunden",
+    capacity_hint: "Leer: aus den Wochenstunden berechnet", team_lead_flag: "Leitet das Team", active: "Aktiv",
+    coverage: "Einsatzplan", coverage_row: "Einsatz {n}", weekdays: "Wochentage", coverage_new: "Neuer Einsatz (optional)",
+    "wd.mon": "Mo", "wd.tue": "Di", "wd.wed": "Mi", "wd.thu": "Do", "wd.fri": "Fr", "wd.sat": "Sa", "wd.sun": "So",
+    inactive: "inaktiv",
   },
   en: {
     "nav.team": "Team", team: "Team and assignment", team_optional: "Team (optional)", caseload: "Caseload",
@@ -23,6 +28,11 @@ addTexts({
     absences: "Absences and deputies", absence_from: "from", absence_to: "to", deputy: "Deputy",
     absence_kind: "Kind", add_absence: "Record absence", queue_empty: "No unassigned cases.",
     over_capacity: "over capacity",
+    profiles: "Case managers' profiles", edit_profile: "Edit profile", hours_per_week: "Hours per week",
+    capacity_hint: "Empty: computed from the hours", team_lead_flag: "Leads the team", active: "Active",
+    coverage: "Coverage", coverage_row: "Coverage {n}", weekdays: "Weekdays", coverage_new: "New coverage (optional)",
+    "wd.mon": "Mon", "wd.tue": "Tue", "wd.wed": "Wed", "wd.thu": "Thu", "wd.fri": "Fri", "wd.sat": "Sat", "wd.sun": "Sun",
+    inactive: "inactive",
   },
 });
 
@@ -39,6 +49,52 @@ export function bar(value, max, label) {
   for (const [k, v] of Object.entries({ x: 2, y: 2, width: width.toFixed(1), height: 10, class: "bar-fill" })) fill.setAttribute(k, v);
   svg.append(frame, fill);
   return h("span", { class: "bar-cell" }, svg, h("span", {}, ` ${label}`));
+}
+
+const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/** A capacity computed from the hours shows (and compares) as empty: saving unchanged sends nothing. */
+const asEdited = (m) => ({ ...m, capacity: m.capacity_from_hours ? null : m.capacity });
+
+/** One case manager's profile, edited with If-Match (PATCH /v1/case-managers/{id}; coverage replaces the list). */
+function profileForm(ctx, m, reload) {
+  // the towns of the user's token: a profile may name no other (the API says so, too)
+  const towns = ctx.config.municipalities.filter((x) => !ctx.user.municipalities?.length || ctx.user.municipalities.includes(x.ags))
+    .map((x) => [x.ags, `${x.name} (${x.ags})`]);
+  const rows = [...m.coverage, null].map((cov, i) => h("fieldset", { class: "coverage-row", "data-row": i },
+    h("legend", {}, cov ? t("coverage_row", { n: i + 1 }) : t("coverage_new")),
+    field(`coverage.${i}.municipality`, { label: t("municipality"), options: towns, value: cov?.municipality, attrs: { "data-skip": "" } }),
+    h("fieldset", { class: "weekdays" }, h("legend", {}, t("weekdays")),
+      WEEKDAYS.map((d) => field(`coverage.${i}.weekdays`, { label: t(`wd.${d}`), type: "checkbox", value: cov?.weekdays.includes(d),
+        attrs: { value: d, "data-skip": "" } })))));
+  const toBody = (f) => {
+    const body = cleared(f, readForm(f), { texts: ["name"] });
+    body.languages ||= [];
+    if (body.hours_per_week !== undefined) body.hours_per_week = Number.parseFloat(String(body.hours_per_week).replace(",", "."));
+    if (body.capacity === undefined) body.capacity = null; // empty: from the hours again
+    if (body.team === undefined) body.team = null;
+    body.coverage = [...m.coverage, null].flatMap((cov, i) => {
+      const town = f.querySelector(`[name="coverage.${i}.municipality"]`).value;
+      const days = [...f.querySelectorAll(`[name="coverage.${i}.weekdays"]`)].filter((x) => x.checked).map((x) => x.value);
+      if (!town && !days.length) return [];
+      return [{ municipality: town, weekdays: days, hours_per_week: cov && cov.municipality === town ? cov.hours_per_week : null }];
+    });
+    return body;
+  };
+  return editForm({
+    label: `${t("edit_profile")}: ${m.name}`, summary: h("span", {}, t("edit_profile"), h("span", { class: "visually-hidden" }, `: ${m.name}`)),
+    cls: "edit-profile", record: asEdited(m), path: `/v1/case-managers/${m.id}`,
+    names: ["name", "languages", "hours_per_week", "capacity", "team", "team_lead", "active", "coverage"],
+    controls: [field("name", { label: t("name"), required: true, value: m.name }),
+      field("languages", { label: t("languages"), value: m.languages.join(", "), hint: t("codes_hint", { example: "de, uk" }), attrs: { "data-type": "list" } }),
+      field("hours_per_week", { label: t("hours_per_week"), type: "number", value: m.hours_per_week, attrs: { step: "0.5", min: 1, max: 60 } }),
+      field("capacity", { label: t("capacity"), type: "number", value: m.capacity_from_hours ? null : m.capacity, hint: t("capacity_hint"), attrs: { "data-type": "int", min: 0 } }),
+      field("team", { label: t("team_optional"), value: m.team }),
+      field("team_lead", { label: t("team_lead_flag"), type: "checkbox", value: m.team_lead }),
+      field("active", { label: t("active"), type: "checkbox", value: m.active })],
+    extra: [h("div", { class: "coverage" }, h("p", {}, h("strong", {}, t("coverage"))), h("div", { class: "grid" }, rows))],
+    formats: { coverage: (list) => (list || []).map((c) => `${townName(ctx.config, c.municipality)}: ${c.weekdays.map((d) => t(`wd.${d}`)).join(", ")}`).join("; ") || t("none") },
+    toBody, reread: async () => asEdited((await api("GET", `/v1/case-managers/${m.id}`)).data), onSaved: reload });
 }
 
 async function caseload(user) {
@@ -125,6 +181,10 @@ export async function page(ctx) {
   ctx.show(t("team"),
     h("section", { "aria-labelledby": "caseload-title" }, h("h2", { id: "caseload-title" }, t("caseload")), loadTable,
       load.unassigned != null ? h("p", {}, t("unassigned_count", { n: load.unassigned })) : null),
+    h("section", { "aria-labelledby": "profiles-title" }, h("h2", { id: "profiles-title" }, t("profiles")),
+      managers.length ? h("ul", { class: "profiles" }, managers.map((m) => h("li", { "data-case-manager": m.id },
+        h("strong", {}, `${m.name} (${m.username})`), ` · ${t("capacity")}: ${fmt(m.capacity)} · ${t("languages")}: ${fmt(m.languages)}`,
+        m.active ? "" : ` · ${t("inactive")}`, profileForm(ctx, m, reload)))) : h("p", {}, t("no_case_managers"))),
     h("section", { "aria-labelledby": "queue-title" }, h("h2", { id: "queue-title" }, t("unassigned")), queueTable),
     h("section", { "aria-labelledby": "reassign-title" }, h("h2", { id: "reassign-title" }, t("reassign")), reassign),
     h("section", { "aria-labelledby": "absences-title" }, h("h2", { id: "absences-title" }, t("absences")), absence, absenceList));
