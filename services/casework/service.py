@@ -181,6 +181,9 @@ class CaseworkService(ServiceBase):
         with self.db.transaction() as uow:
             cm = staff.update_case_manager(uow.session, caller, str(path["case_manager_id"]), int(expected_version),
                                            payload)
+            if not cm.active:  # their open cases go to colleagues (or the queue) in the same transaction
+                for case, previous in staff.hand_over_cases(uow.session, cm, self.settings):
+                    uow.emit("case_reassigned", case.municipality, staff.case_reassigned(case, previous))
             return self._case_manager_saved(uow, cm)
 
     @rpc

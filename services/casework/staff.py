@@ -355,6 +355,21 @@ def auto_assign_many(session: Session, cases: list[Case], settings: Settings,
     return assigned
 
 
+def hand_over_cases(session: Session, cm: CaseManager, settings: Settings,
+                    now: datetime | None = None) -> list[tuple[Case, str | None]]:
+    """A case manager set inactive (they left, or a long leave) keeps no open cases: each goes back to its
+    town's queue (history: by `system`, with the reason) and on to a colleague by the assignment rule, or
+    waits in the queue. Returns (case, previous username) for the `case_reassigned` events."""
+    now = now or utcnow()
+    cases = list(session.scalars(select(Case).where(Case.case_manager_id == cm.id, Case.status != "closed")
+                                 .order_by(Case.opened_at, Case.id)))
+    moved = [(case, _assign(session, case, None, None, None, automatic=True, by=SYSTEM,
+                            reason="case manager inactive: handed over", now=now)) for case in cases]
+    session.flush()
+    auto_assign_many(session, cases, settings, now)
+    return moved
+
+
 def drain_queue(session: Session, municipalities, settings: Settings, limit: int = 100) -> list[Case]:
     """Assign the oldest queued (unassigned, open) cases of the towns while someone has room; at most `limit`
     per call, so one save never holds a long transaction."""

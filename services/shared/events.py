@@ -172,7 +172,8 @@ class CaseEventV1(PayloadSchema):
 
 
 class CaseReassignedV1(CaseEventV1):
-    """A team lead reassigned a case by hand (the reason stays in casework: it is free text)."""
+    """A team lead reassigned a case by hand, or casework handed it over because its case manager was set
+    inactive (the reason stays in casework: it is free text)."""
 
     assigned_to = fields.String(required=True, allow_none=True, validate=validate.Regexp(STAFF_ID_RE))
     previous_assigned_to = fields.String(required=True, allow_none=True, validate=validate.Regexp(STAFF_ID_RE))

@@ -190,3 +190,27 @@ def test_a_batch_assigns_as_one_case_after_another_would(casework_tx, district):
         assert ([a for (t, _), a in zip(wanted, in_batch) if t == town]
                 == [a for (t, _), a in zip(wanted, one_by_one) if t == town])
     assert None in in_batch and "bnowak" in in_batch  # Kierspe's queue; the shared case manager got cases
+
+
+def test_a_case_manager_set_inactive_hands_their_open_cases_over(casework_tx, district):
+    """akoch leaves: their open Lüdenscheid cases go to bnowak (who serves Lüdenscheid) by the rule, with the
+    handover in the history; a closed case stays theirs; with nobody left in the town the cases wait in its queue."""
+    mine = [new_case(casework_tx, LUEDENSCHEID, ["en"]) for _ in range(3)]
+    assert mine == ["akoch"] * 3
+    with casework_tx() as uow:
+        cases = list(uow.session.scalars(select(Case).where(Case.assigned_to == "akoch").order_by(Case.id)))
+        cases[0].status = "closed"
+        akoch = uow.session.get(CaseManager, district["akoch"])
+        staff.update_case_manager(uow.session, ADMIN, akoch.id, akoch.version, {"active": False})
+        moved = staff.hand_over_cases(uow.session, akoch, SETTINGS)
+    assert sorted((c.assigned_to, previous) for c, previous in moved) == [("bnowak", "akoch")] * 2
+    with casework_tx() as uow:
+        history = staff.assignments_of(uow.session, moved[0][0].id)
+        assert [(h.assigned_to, h.assigned_by, h.reason) for h in history] == [
+            ("akoch", "system", None), (None, "system", "case manager inactive: handed over"),
+            ("bnowak", "system", None)]
+        assert uow.session.get(Case, cases[0].id).assigned_to == "akoch"  # closed: stays as it was
+        bnowak = uow.session.get(CaseManager, district["bnowak"])
+        staff.update_case_manager(uow.session, ADMIN, bnowak.id, bnowak.version, {"active": False})
+        queued = staff.hand_over_cases(uow.session, bnowak, SETTINGS)
+    assert [(c.assigned_to, c.team, previous) for c, previous in queued] == [(None, None, "bnowak")] * 2

@@ -324,3 +324,19 @@ def test_rectified_languages_follow_to_the_case(casework_tx):
     assert service.update_case_languages(event) == case_id
     assert service.update_case_languages(event) is None  # redelivery
     assert service.get_case(case_id)["languages"] == ["ar", "fr"]
+
+
+def test_setting_a_case_manager_inactive_hands_over_their_cases_with_events(casework_tx):
+    lead = casework(casework_tx, role="team_lead", sub="lead")
+    leaving = lead.create_case_manager(CM)
+    case_id = lead.open_case(registered())
+    staying = lead.create_case_manager({**CM, "username": "bkeller", "name": "B"})
+    assert lead.get_case(case_id)["assigned_to"] == "asiebel"
+    saved = lead.update_case_manager(leaving["id"], 1, {"active": False})
+    assert saved["active"] is False
+    case = lead.get_case(case_id)
+    assert (case["assigned_to"], case["case_manager_id"]) == ("bkeller", staying["id"])
+    events = [e for e in outbox(casework_tx) if e["event_type"] in ("case_reassigned", "case_manager_saved")][-2:]
+    assert [e["event_type"] for e in events] == ["case_reassigned", "case_manager_saved"]
+    assert (events[0]["payload"]["previous_assigned_to"], events[0]["payload"]["assigned_to"]) == ("asiebel",
+                                                                                                   "bkeller")
