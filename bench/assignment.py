@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
-import time
-import uuid
 
 from common import (BENCH_DB, KIM, MUNICIPALITY, Client, arguments, check, closed_loop, cpu_seconds, kim_system,
                     log, percentile, summarize, table, workspace)
-from intake import person_body, registered, statuses
+from intake import CaseEventListener, person_body, registered, statuses
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
 STAFF = [  # twice over, room for 6,000 cases (above a run's registrations): the rule, not a full caseload, is measured
@@ -37,51 +34,10 @@ STAFF = [  # twice over, room for 6,000 cases (above a run's registrations): the
 STAFF += [{**cm, "name": f"{cm['name']} 2", "username": f"{cm['username']}2"} for cm in STAFF]
 
 
-class CaseEventListener(threading.Thread):
-    """Notes when each person's `case_opened` and `case_assigned` events arrive (an exclusive queue bound before
-    any load; a plain thread with kombu, no eventlet)."""
-
-    def __init__(self, amqp_uri: str):
-        super().__init__(daemon=True)
-        from kombu import Connection, Exchange, Queue
-
-        self.opened: dict[str, float] = {}
-        self.assigned: dict[str, float] = {}
-        self._stopping = threading.Event()
-        self._conn = Connection(amqp_uri)
-        exchange = Exchange("casework.events", type="topic", durable=True)
-        name = f"bench.assignment.{uuid.uuid4().hex[:8]}"
-        queues = [Queue(f"{name}.{key}", exchange, routing_key=key, exclusive=True)
-                  for key in ("case_opened", "case_assigned")]
-        self._consumer = self._conn.Consumer(queues, callbacks=[self._on_message], no_ack=True, accept=["json"])
-        self._consumer.consume()
-
-    def _on_message(self, body, message):
-        now = time.perf_counter()
-        kind = message.delivery_info.get("routing_key")
-        target = self.assigned if kind == "case_assigned" else self.opened
-        target.setdefault(body["payload"]["person_id"], now)
-
-    def run(self):
-        while not self._stopping.is_set():
-            try:
-                self._conn.drain_events(timeout=0.2)
-            except TimeoutError:
-                pass
-
-    def wait_for(self, person_ids, timeout: float) -> None:
-        """Until every person's case is assigned, or opened and no assignment came for 2 s more."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not all(p in self.assigned for p in person_ids):
-            if all(p in self.opened for p in person_ids):
-                time.sleep(2)
-                return
-            time.sleep(0.1)
-
-    def stop(self):
-        self._stopping.set()
-        self.join(5)
-        self._conn.release()
+def wait_for_cases(listener: CaseEventListener, person_ids, timeout: float) -> None:
+    """Until every person's case is assigned, or all are opened (the rest then get 2 s more to be assigned)."""
+    listener.wait_for(person_ids, timeout, "case_opened")
+    listener.wait_for(person_ids, 2, "case_assigned")
 
 
 def create_staff(kim) -> None:
@@ -98,12 +54,13 @@ def create_staff(kim) -> None:
 
 
 def lag_figures(returned: dict[str, float], listener: CaseEventListener) -> dict:
-    lags = [(listener.assigned[p] - t) * 1000 for p, t in returned.items() if p in listener.assigned]
-    opened_lags = [(listener.opened[p] - t) * 1000 for p, t in returned.items() if p in listener.opened]
+    opened, assigned = listener.arrived["case_opened"], listener.arrived["case_assigned"]
+    lags = [(assigned[p] - t) * 1000 for p, t in returned.items() if p in assigned]
+    opened_lags = [(opened[p] - t) * 1000 for p, t in returned.items() if p in opened]
     within = sum(1 for lag in lags if lag <= 1000)
     return {"persons": len(returned), "opened": len(opened_lags), "assigned": len(lags),
-            "unassigned": sum(1 for p in returned if p in listener.opened and p not in listener.assigned),
-            "never_opened": sum(1 for p in returned if p not in listener.opened),
+            "unassigned": sum(1 for p in returned if p in opened and p not in assigned),
+            "never_opened": sum(1 for p in returned if p not in opened),
             "within_1s": within, "within_1s_pct": round(100 * within / len(returned), 1) if returned else 0.0,
             **{f"p{p}_ms": round(percentile(lags, p), 1) for p in (50, 95, 99)},
             "max_ms": round(max(lags, default=float("nan")), 1),
@@ -128,7 +85,7 @@ def main() -> None:
     with workspace() as (amqp_uri, folder), kim_system(amqp_uri, folder) as kim:
         if not args.no_staff:
             create_staff(kim)
-        listener = CaseEventListener(amqp_uri)
+        listener = CaseEventListener(amqp_uri, ("case_opened", "case_assigned"))
         listener.start()
         try:
             closed_loop(kim, lambda i: ("POST", "/v1/persons", person_body(1_000_000 + i), kim.headers()), c,
@@ -141,7 +98,7 @@ def main() -> None:
                 kim, lambda i: ("POST", "/v1/persons", person_body(i), kim.headers()), c, duration=args.duration)
             load_after = load_average()
             returned = registered(samples)
-            listener.wait_for(returned, args.case_timeout)
+            wait_for_cases(listener, returned, args.case_timeout)
             # CPU per registration of each process, the catch-up after the load included
             cpu = {name: round(1000 * (cpu_seconds(pid) - cpu_before[name]) / max(1, len(returned)), 2)
                    for name, pid in kim.processes.items()}

@@ -30,25 +30,27 @@ def person_body(i: int) -> bytes:
     }).encode()
 
 
-class CaseOpenedListener(threading.Thread):
-    """Notes when each person's `case_opened` event arrives. Its exclusive queue is bound in __init__, so
-    before any load starts; a plain thread with kombu, no eventlet."""
+class CaseEventListener(threading.Thread):
+    """Notes when each person's casework events (`case_opened` by default) arrive: `arrived[event_type]` maps a
+    person id to the perf_counter at arrival. Its exclusive queues are bound in __init__, so before any load
+    starts; a plain thread with kombu, no eventlet."""
 
-    def __init__(self, amqp_uri: str):
+    def __init__(self, amqp_uri: str, event_types=("case_opened",)):
         super().__init__(daemon=True)
         from kombu import Connection, Exchange, Queue
 
-        self.arrived: dict[str, float] = {}  # person id -> perf_counter at arrival
+        self.arrived: dict[str, dict[str, float]] = {kind: {} for kind in event_types}
         self._stopping = threading.Event()
         self._conn = Connection(amqp_uri)
         exchange = Exchange("casework.events", type="topic", durable=True)  # as nameko declares it
-        queue = Queue(f"bench.case_opened.{uuid.uuid4().hex[:8]}", exchange, routing_key="case_opened",
-                      exclusive=True)
-        self._consumer = self._conn.Consumer(queue, callbacks=[self._on_message], no_ack=True, accept=["json"])
+        name = f"bench.casework.{uuid.uuid4().hex[:8]}"
+        queues = [Queue(f"{name}.{kind}", exchange, routing_key=kind, exclusive=True) for kind in event_types]
+        self._consumer = self._conn.Consumer(queues, callbacks=[self._on_message], no_ack=True, accept=["json"])
         self._consumer.consume()
 
     def _on_message(self, body, message):
-        self.arrived.setdefault(body["payload"]["person_id"], time.perf_counter())
+        kind = message.delivery_info.get("routing_key")
+        self.arrived[kind].setdefault(body["payload"]["person_id"], time.perf_counter())
 
     def run(self):
         while not self._stopping.is_set():
@@ -57,9 +59,9 @@ class CaseOpenedListener(threading.Thread):
             except TimeoutError:
                 pass
 
-    def wait_for(self, person_ids, timeout: float) -> None:
+    def wait_for(self, person_ids, timeout: float, event_type: str = "case_opened") -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not all(p in self.arrived for p in person_ids):
+        while time.monotonic() < deadline and not all(p in self.arrived[event_type] for p in person_ids):
             time.sleep(0.1)
 
     def stop(self):
@@ -101,7 +103,7 @@ def main() -> None:
 
         def register(offset):
             return lambda i: ("POST", "/v1/persons", person_body(offset + i), kim.headers())
-        listener = CaseOpenedListener(amqp_uri)
+        listener = CaseEventListener(amqp_uri)
         listener.start()
         try:
             closed_loop(echo, echo_request, c, n=warmup)
@@ -130,8 +132,8 @@ def main() -> None:
         "intake_pct_of_floor": round(100 * intake["rps"] / floor["rps"], 1),
         "pct_of_floor_per_round": round_ratios(intake_run, floor_run),
         "cpu_ms_per_request": {"echo_floor": floor_run["cpu"], "intake": intake_run["cpu"]},
-        "case_lag": case_lag(closed_returned, listener.arrived),
-        "open_loop": rate, "open_loop_case_lag": case_lag(fixed_returned, listener.arrived),
+        "case_lag": case_lag(closed_returned, listener.arrived["case_opened"]),
+        "open_loop": rate, "open_loop_case_lag": case_lag(fixed_returned, listener.arrived["case_opened"]),
     }
     if args.json:
         print(json.dumps(figures, indent=2))

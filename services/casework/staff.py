@@ -321,20 +321,15 @@ def _assign(session: Session, case: Case, cm_id: str | None, username: str | Non
 
 def auto_assign(session: Session, case: Case, settings: Settings, now: datetime | None = None) -> Case | None:
     """Assign a new (or queued) case by the rule; None when nobody is available (it stays in the queue)."""
-    now = now or utcnow()
-    chosen = choose(candidates_for(session, case.municipality, settings, now.date()), case.languages)
-    if chosen is None:
-        return None
-    _assign(session, case, chosen.id, chosen.username, chosen.team, automatic=True, by=SYSTEM, reason=None, now=now)
-    session.flush()
-    return case
+    return case if auto_assign_many(session, [case], settings, now) else None
 
 
 def auto_assign_many(session: Session, cases: list[Case], settings: Settings,
                      now: datetime | None = None) -> list[Case]:
-    """`auto_assign` for a batch of new cases: each town's candidates are read once and every assignment counts
-    towards the next choice. Towns one after another: a town's candidates are read after the previous towns'
-    assignments were flushed, so a case manager serving both sees their whole load."""
+    """Assign new (or queued) cases by the rule (`choose`); the ones nobody has room for stay in their town's
+    queue. Each town's candidates are read once and every assignment counts towards the next choice; towns one
+    after another, each read after the previous towns' assignments were flushed, so a case manager serving both
+    sees their whole load. Returns the assigned cases."""
     now = now or utcnow()
     assigned = []
     towns: dict[str, list[Case]] = {}
@@ -373,14 +368,10 @@ def hand_over_cases(session: Session, cm: CaseManager, settings: Settings,
 def drain_queue(session: Session, municipalities, settings: Settings, limit: int = 100) -> list[Case]:
     """Assign the oldest queued (unassigned, open) cases of the towns while someone has room; at most `limit`
     per call, so one save never holds a long transaction."""
-    assigned = []
     queued = list(session.scalars(select(Case).where(
         Case.municipality.in_(sorted(municipalities)), Case.assigned_to.is_(None), Case.team.is_(None),
         Case.status != "closed").order_by(Case.opened_at, Case.id).limit(limit)))
-    for case in queued:
-        if auto_assign(session, case, settings) is not None:
-            assigned.append(case)
-    return assigned
+    return auto_assign_many(session, queued, settings)
 
 
 def assign_by_hand(session: Session, case: Case, caller: Caller, case_manager_id: str | None,

@@ -106,16 +106,21 @@ def person_id_in(url: str) -> str:
     return re.search(r"#/person/([0-9a-f-]{36})", url).group(1)
 
 
-def fill_registration(page, given, family, birth="1990-01-02"):
+def fill_person(page, given, family, birth, arrival):
+    """The registration form's core fields (a Ukrainian woman in Lüdenscheid under §24)."""
     page.fill("[name=given_name]", given)
     page.fill("[name=family_name]", family)
     page.fill("[name=birth_date]", birth)
     page.select_option("[name=sex]", "female")
     page.fill("[name=nationalities]", "ua")
     page.select_option("[name=municipality]", LUEDENSCHEID)
-    page.fill("[name=arrival_date]", "2026-10-02")
-    page.fill("[name=municipality_arrival_date]", "2026-10-05")
+    page.fill("[name=arrival_date]", arrival)
     page.select_option("[name=residence_status]", "temporary_protection")
+
+
+def fill_registration(page, given, family, birth="1990-01-02"):
+    fill_person(page, given, family, birth, "2026-10-02")
+    page.fill("[name=municipality_arrival_date]", "2026-10-05")
     page.fill("[name=residence_valid_until]", "2027-03-04")
     page.fill("[name=languages]", "uk, ru")
     page.fill("[name=mother_tongues]", "uk")
@@ -298,14 +303,7 @@ def register_in_ui(s, given, family, birth, consents=("case_management", "referr
     page = s.page
     page.goto(f"{s.url}/app/#/register")
     page.wait_for_selector("form:not(.rectify) [name=municipality]")
-    page.fill("[name=given_name]", given)
-    page.fill("[name=family_name]", family)
-    page.fill("[name=birth_date]", birth)
-    page.select_option("[name=sex]", "female")
-    page.fill("[name=nationalities]", "ua")
-    page.select_option("[name=municipality]", LUEDENSCHEID)
-    page.fill("[name=arrival_date]", "2026-09-14")
-    page.select_option("[name=residence_status]", "temporary_protection")
+    fill_person(page, given, family, birth, "2026-09-14")
     page.fill("[name=languages]", "uk")
     page.fill("[name=phone]", "+49 2351 765432")
     page.select_option("[name=preferred_channel]", "phone")
