@@ -25,11 +25,22 @@ _OPEN_CASE = {name: dialect.insert(Case.__table__).on_conflict_do_nothing(index_
 def open_case(connection: Connection, person_id: str, municipality: str, languages=()) -> dict | None:
     """Open the person's case; None if it is already open (one case per person). The person's languages are
     kept for the assignment (a shared language first)."""
+    opened = open_cases(connection, [(person_id, municipality, languages)])
+    return opened[0] if opened else None
+
+
+def open_cases(connection: Connection, registrations) -> list[dict]:
+    """Open the cases of (person_id, municipality, languages) in one statement; returns the cases opened, in
+    order, leaving out persons whose case is open already."""
     now = datetime.now(timezone.utc)
-    case = dict(id=new_id(), person_id=str(person_id), municipality=municipality, status="intake",
-                opened_at=now, updated_at=now, assigned_to=None, team=None, version=1, languages=list(languages))
-    opened = connection.execute(_OPEN_CASE[connection.dialect.name], case).rowcount == 1
-    return case if opened else None
+    cases = [dict(id=new_id(), person_id=str(person_id), municipality=municipality, status="intake",
+                  opened_at=now, updated_at=now, assigned_to=None, team=None, version=1, languages=list(languages))
+             for person_id, municipality, languages in registrations]
+    if not cases:
+        return []
+    opened = set(connection.execute(_OPEN_CASE[connection.dialect.name].returning(Case.__table__.c.id),
+                                    cases).scalars())
+    return [case for case in cases if case["id"] in opened]
 
 
 def close_case_of(session: Session, person_id) -> tuple[Case, dict, dict] | None:

@@ -37,16 +37,13 @@ from .schemas import (AbsenceListSchema, AbsenceSchema, AssignCaseSchema, CaseAs
 def open_cases(uow, envelopes, settings) -> list[str]:
     """Open a case for each registered person and assign it, in the batch's one transaction, so a case is never
     seen opened but not yet considered; a redelivered event changes nothing. Returns the opened cases' ids."""
+    claimed = uow.claim_many("casework.open_case", [envelope["event_id"] for envelope in envelopes])
+    payloads = [e["payload"] for e in envelopes if str(e["event_id"]) in claimed]
     opened = []
-    for envelope in envelopes:
-        if not uow.claim("casework.open_case", envelope["event_id"]):
-            continue
-        payload = envelope["payload"]
-        case = domain.open_case(uow.connection, payload["person_id"], payload["municipality"],
-                                payload.get("languages") or ())
-        if case is not None:
-            uow.emit("case_opened", case["municipality"], domain.case_opened(case))
-            opened.append(case["id"])
+    for case in domain.open_cases(uow.connection, [(p["person_id"], p["municipality"], p.get("languages") or ())
+                                                   for p in payloads]):
+        uow.emit("case_opened", case["municipality"], domain.case_opened(case))
+        opened.append(case["id"])
     if opened:
         cases = {c.id: c for c in uow.session.scalars(select(Case).where(Case.id.in_(opened)))}
         for assigned in staff.auto_assign_many(uow.session, [cases[i] for i in opened], settings):

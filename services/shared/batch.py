@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 500
 #: how long a batch waits for more events after the first when the consumer is idle: a few ms of latency
 #: for far fewer commits (under load the batch fills while the previous one is folded, no wait)
-BATCH_WINDOW_SECONDS = 0.02
+BATCH_WINDOW_SECONDS = 0.2
 #: unacked messages per subscription queue: enough to fill a batch from one busy event type
 PREFETCH = 500
 

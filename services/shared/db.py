@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import logging
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -21,7 +22,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import (JSON, Column, Connection, DateTime, Index, Integer, MetaData, String, Table, TypeDecorator,
                         create_engine, delete, event, insert, select, update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,8 @@ from .publisher import SharedPublisher
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+#: a pooled PostgreSQL connection idle for longer is pinged before use
+PING_AFTER_IDLE_SECONDS = 0.5
 #: the worker context key that carries a POST's Idempotency-Key from the gateway to the service
 IDEMPOTENCY_KEY = "idempotency_key"
 
@@ -124,7 +127,26 @@ def make_engine(url: str):
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
         return engine
-    return create_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True, hide_parameters=True)
+    # LIFO: under load the same few connections stay busy and the rest go idle, so only those need a ping
+    engine = create_engine(url, pool_size=20, max_overflow=10, pool_use_lifo=True, hide_parameters=True)
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _idle_from_now(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy):
+        # a connection used within the last moment is alive (as HikariCP's aliveBypassWindow): no round trip;
+        # one idle longer is pinged, and a dead one is replaced before the transaction uses it. A restart
+        # within that moment fails one transaction (Unavailable), and the pool then drops its connections.
+        if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(str(exc)) from exc
+    return engine
 
 
 class UnitOfWork:
@@ -141,6 +163,7 @@ class UnitOfWork:
         self.request_id = request_id
         self.idempotency_key = idempotency_key
         self.emitted: list[dict] = []
+        self._outbox_rows: list[dict] = []  # written in one statement before the commit
         self._session: Session | None = None
         self._claimed_key: dict | None = None
 
@@ -155,6 +178,9 @@ class UnitOfWork:
     def _flush(self):
         if self._session is not None:
             self._session.flush()
+        if self._outbox_rows:
+            rows, self._outbox_rows = self._outbox_rows, []
+            self.connection.execute(_insert_statement(self.outbox), rows)
 
     def _close(self):
         if self._session is not None:
@@ -171,7 +197,7 @@ class UnitOfWork:
         envelope is validated against the catalogue entry (producer, event_type, schema_version)."""
         envelope = build_envelope(producer, event_type, municipality, payload,
                                   schema_version=schema_version, request_id=self.request_id)
-        self.connection.execute(_insert_statement(self.outbox), {
+        self._outbox_rows.append({
             "event_id": envelope["event_id"], "exchange": exchange, "routing_key": routing_key,
             "body": envelope, "created_at": utcnow(), "attempts": 0,
         })
@@ -186,6 +212,14 @@ class UnitOfWork:
                                          {"consumer": consumer, "event_id": str(event_id), "processed_at": utcnow()})
         return result.rowcount == 1
 
+    def claim_many(self, consumer: str, event_ids) -> set[str]:
+        """`claim` for many events in one statement: the ids claimed now (as strings); the others were
+        processed before."""
+        rows = [{"consumer": consumer, "event_id": str(event_id), "processed_at": utcnow()} for event_id in event_ids]
+        if not rows:
+            return set()
+        statement = _claim_statement(self.processed, self.connection.dialect.name)
+        return set(self.connection.execute(statement.returning(self.processed.c.event_id), rows).scalars())
 
     def idempotent(self, operation: str, client: str, request) -> str | None:
         """Honour the caller's Idempotency-Key, if the call carries one: None means go ahead (and `remember`

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 MAX_BACKOFF_SECONDS = 30
-COALESCE_SECONDS = 0.005
+COALESCE_SECONDS = 0.05
 #: after this many unroutable tries (about two minutes: start-up races and rolling deploys are over), an event
 #: nobody subscribes to is parked in the durable `kim.unrouted` queue, from where an operator can replay it
 MAX_UNROUTABLE_ATTEMPTS = 8

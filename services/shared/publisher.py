@@ -15,6 +15,7 @@ import uuid
 import eventlet
 from eventlet.event import Event
 from greenlet import GreenletExit
+from amqp.method_framing import frame_writer
 from kombu import Connection, Producer
 from nameko.amqp.publish import UndeliverableMessage
 from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_SERIALIZER, SERIALIZER_CONFIG_KEY
@@ -47,6 +48,33 @@ class _Pending:
         self.cancelled = False  # its caller gave up: not sent if it is still queued
 
 
+class _CorkedWrites:
+    """The connection's frame writes, collected while corked and then sent with one `sendall`: one system call
+    (and one wake-up of the broker) per batch instead of per message. Frames are copied, as py-amqp reuses its
+    frame buffer."""
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.buffer: bytearray | None = None
+
+    def write(self, data) -> None:
+        if self.buffer is None:
+            self.transport.write(data)
+        else:
+            self.buffer += data
+
+    @contextlib.contextmanager
+    def corked(self):
+        self.buffer = bytearray()
+        try:
+            yield
+            data = self.buffer
+        finally:
+            self.buffer = None
+        if data:
+            self.transport.write(data)
+
+
 class ConfirmedPublisher:
     """Publishes for many green threads over one channel in confirm mode; `publish` returns once the broker
     confirmed the message. Its signature is what nameko's `Responder` and `MethodProxy` call a publisher with.
@@ -67,6 +95,7 @@ class ConfirmedPublisher:
         self._running = True
         self._connection = None
         self._producer = None
+        self._writes: _CorkedWrites | None = None
         self._inflight: dict[int, _Pending] = {}  # delivery tag -> message awaiting its confirm
         self._returnable: dict[str, _Pending] = {}  # message id -> mandatory message awaiting its confirm
 
@@ -190,13 +219,17 @@ class ConfirmedPublisher:
 
     def _send(self, batch: list[_Pending]) -> None:
         producer = self._get_producer()
-        for pending in batch:
-            message = dict(pending.message)
-            producer.publish(message.pop("body"), retry=False, **message)
-            self._tag += 1
-            self._inflight[self._tag] = pending
-            if message["mandatory"]:
-                self._returnable[message["message_id"]] = pending
+        for pending in batch:  # declarations wait for the broker's answer: before corking (kombu caches them)
+            for entity in pending.message["declare"]:
+                producer.maybe_declare(entity)
+        with self._writes.corked():
+            for pending in batch:
+                message = dict(pending.message)
+                producer.publish(message.pop("body"), retry=False, **message)
+                self._tag += 1
+                self._inflight[self._tag] = pending
+                if message["mandatory"]:
+                    self._returnable[message["message_id"]] = pending
         deadline = time.monotonic() + self.timeout
         while self._inflight:
             remaining = deadline - time.monotonic()
@@ -228,6 +261,9 @@ class ConfirmedPublisher:
         if self._producer is None:
             self._connection = Connection(self.amqp_uri, connect_timeout=2)
             self._connection.ensure_connection(max_retries=0)  # one try: the runner backs off itself
+            link = self._connection.connection  # py-amqp's: its frames go through our corkable writer
+            self._writes = _CorkedWrites(link.transport)
+            link.frame_writer = frame_writer(link, self._writes)
             channel = self._connection.channel()
             channel.confirm_select()
             channel.events["basic_ack"].add(self._on_confirm)

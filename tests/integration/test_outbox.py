@@ -1,17 +1,20 @@
 """The transactional outbox: nothing published for a rolled-back transaction; nothing lost when the broker is
 away; nothing published twice."""
 import socket
+import uuid
+from datetime import datetime, timezone
 
 import eventlet
 import pytest
 from kombu import Connection, Queue
 from nameko.events import get_event_exchange
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from services.intake import domain
 from services.intake.models import Person, metadata
 from services.intake.schemas import RegisterPersonSchema
 from services.shared.auth import caller_from_claims
+from services.shared import db
 from services.shared.db import Transactions, make_engine
 from services.shared.outbox import OutboxRelay
 from services.shared.publisher import ConfirmedPublisher
@@ -149,3 +152,53 @@ def test_event_nobody_subscribes_to_is_retried_then_parked(intake_db, rabbit_con
         assert message.payload["payload"]["person_id"] == person["id"]
         assert message.headers["kim.exchange"] == "intake.events"
         message.ack()
+
+
+def test_a_transaction_writes_all_its_outbox_rows_in_one_statement(intake_db):
+    statements = []
+    event.listen(intake_db.engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_: statements.append(sql) if sql.startswith("INSERT INTO outbox") else None)
+    with intake_db() as uow:
+        for _ in range(3):
+            uow.emit("consent_granted", LUEDENSCHEID, {"person_id": str(uuid.uuid4()), "purpose": "statistics", "municipality": LUEDENSCHEID,
+                                                       "granted_at": datetime.now(timezone.utc)})
+    with intake_db() as uow:
+        rows = uow.connection.execute(select(intake_db.outbox.c.routing_key)).scalars().all()
+    assert rows == ["consent_granted"] * 3
+    assert len(statements) == 1
+
+
+def test_claim_many_claims_each_event_once_per_consumer(intake_db):
+    a, b, c = (str(uuid.uuid4()) for _ in range(3))
+    with intake_db() as uow:
+        assert uow.claim_many("test.consumer", [a, b, a]) == {a, b}  # a redelivery within the batch too
+    with intake_db() as uow:
+        assert uow.claim_many("test.consumer", [a, c]) == {c}
+        assert uow.claim_many("other.consumer", [a]) == {a}
+        assert uow.claim_many("test.consumer", []) == set()
+
+
+def test_a_postgresql_connection_is_pinged_only_after_idling_and_replaced_if_dead(migrated, monkeypatch):
+    urls, created = migrated.postgresql()
+    engine = make_engine(urls["intake"])
+    pings = []
+    ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: (pings.append(conn), ping(conn))[1])
+    try:
+        backend = "SELECT pg_backend_pid()"
+        with engine.connect() as conn:
+            first = conn.execute(text(backend)).scalar()
+        with engine.connect() as conn:  # used a moment ago: no round trip for a ping
+            assert conn.execute(text(backend)).scalar() == first
+        assert pings == []
+        admin = make_engine(urls["intake"])
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        admin.dispose()
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # every checkout counts as after idling
+        with engine.connect() as conn:  # the dead connection is found by the ping and replaced
+            assert conn.execute(text(backend)).scalar() != first
+        assert len(pings) >= 1
+    finally:
+        engine.dispose()
+        migrated.release(created)

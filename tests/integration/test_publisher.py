@@ -142,3 +142,21 @@ def test_stopping_never_waits_on_a_hanging_broker(amqp_uri, end):
     finally:
         runner.kill()
         proxy.close()
+
+
+def test_a_batch_of_messages_goes_to_the_broker_in_one_write(amqp_uri, queue, run_publisher, monkeypatch):
+    """Concurrent callers' messages are corked into one socket write (one wake-up of the broker per batch),
+    and every one of them still arrives and is confirmed."""
+    publisher = run_publisher(amqp_uri)
+    publisher.publish({"n": -1}, exchange=EXCHANGE, routing_key="bound")  # connected, exchange declared
+    writes = []
+    transport = publisher._writes.transport
+    original = transport.write
+    monkeypatch.setattr(transport, "write", lambda data: (writes.append(bytes(data)), original(data))[1])
+    pool = eventlet.GreenPool()
+    for i in range(50):
+        pool.spawn(publisher.publish, {"n": i}, exchange=EXCHANGE, routing_key="bound")
+    pool.waitall()
+    assert sorted(body["n"] for body in queue()) == list(range(-1, 50))
+    assert 1 <= len(writes) < 50  # the 50 queued together: far fewer writes than messages
+    assert sum(w.count(b'"n"') for w in writes) == 50
