@@ -18,6 +18,8 @@ from services.shared.settings import Settings
 
 from .models import AuditEntry, metadata
 
+#: how long the writer lets concurrent requests add their entries before it commits them together
+COALESCE_SECONDS = 0.003
 _INSERT_ENTRY = insert(AuditEntry.__table__)
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -154,7 +156,7 @@ class AuditLog(DependencyProvider):
         while self._running or self._pending:
             self._wake.wait()
             self._wake = Event()
-            eventlet.sleep(0)  # requests already under way add their entries first: fewer, larger commits
+            eventlet.sleep(COALESCE_SECONDS)  # requests already under way add their entries first: fewer commits
             batch, self._pending = self._pending, []
             if not batch:
                 continue

@@ -56,3 +56,23 @@ def run_env(context) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+# the platform tables' own schema changes, one function each, called from every service's migration -----
+
+def create_unsent_outbox_index() -> None:
+    """The relay reads the unsent rows in id order. On PostgreSQL an index on `sent_at` keeps the old versions
+    of the rows marked sent (sent_at NULL) until vacuum, so that read grew with every event published; a
+    partial index over the unsent rows, read in its own order, is scanned as an index scan, which marks the
+    dead entries it meets so that later reads skip them."""
+    from alembic import op
+    from sqlalchemy import text
+
+    op.create_index("ix_outbox_unsent", "outbox", ["id"], postgresql_where=text("sent_at IS NULL"),
+                    sqlite_where=text("sent_at IS NULL"))
+
+
+def drop_unsent_outbox_index() -> None:
+    from alembic import op
+
+    op.drop_index("ix_outbox_unsent", table_name="outbox")

@@ -93,6 +93,9 @@ class OutboxRelay:
             # PostgreSQL: the rows stay locked (SKIP LOCKED) while they are published, so that replicas of a
             # service never publish the same row
             with self.engine.begin() as connection:
+                # an index scan in id order, never a bitmap scan: only an index scan marks the index entries
+                # of rows already sent as dead, so that the next read skips them (see create_unsent_outbox_index)
+                connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
                 rows = self._due(connection)
                 self._publish_and_mark(rows, lambda outcomes: self._mark(connection, outcomes))
             return len(rows)
