@@ -225,8 +225,10 @@ def expand(spells: Tally) -> Tally:
     day (`<metric>.in`/`.out`, `end` = 'd') and once per month (`<metric>.in.m`/`.out.m`, `start` = 'YYYY-MM'). "Open on day D" is then the
     entries minus the exits up to D: whole months from the monthly rows, D's month from the daily ones, so a
     report reads a few rows per month and dimension however many cases there are. Barrier spells keep their
-    (start, end) row (how long resolved barriers took) and add age rows by the month recorded (`.age`), for the
-    median time unresolved. Other spells are only counted through their entries and exits."""
+    (start, end) row and add age rows by the month recorded (`.age`), for the median time unresolved, and a
+    resolved one counts its days to resolution on the day it was resolved (`barrier.resolved`: b = days), so
+    the time to resolve within a period is read from that period's rows alone. Other spells are only counted
+    through their entries and exits."""
     out: Tally = Tally()
     for key, weight in spells.items():
         metric, m, a, b, c, start, end = key
@@ -240,6 +242,8 @@ def expand(spells: Tally) -> Tally:
             if end != OPEN:
                 out[("barrier.ageout", m, a, start[:7], "", end, "d")] += weight
                 out[("barrier.ageout.m", m, a, start[:7], "", end[:7], "m")] += weight
+            if c == "resolved":
+                out[resolution(m, a, start, end)] += weight
             c = ""
         out[(f"{metric}.in", m, a, b, c, start, "d")] += weight
         out[(f"{metric}.in.m", m, a, b, c, start[:7], "m")] += weight
@@ -247,6 +251,12 @@ def expand(spells: Tally) -> Tally:
             out[(f"{metric}.out", m, a, b, c, end, "d")] += weight
             out[(f"{metric}.out.m", m, a, b, c, end[:7], "m")] += weight
     return out
+
+
+def resolution(municipality: str, code: str, recorded_on: str, resolved_on: str) -> tuple:
+    """The `barrier.resolved` counter of a barrier resolved on `resolved_on`: its days to resolution in `b`."""
+    days = (date.fromisoformat(resolved_on) - date.fromisoformat(recorded_on)).days
+    return ("barrier.resolved", municipality, code, str(days), "", resolved_on, "d")
 
 
 def _contributions(kind: str, municipality: str, state: dict | None, related: dict | None = None) -> Tally:

@@ -200,9 +200,8 @@ class Reports:
         published, prev_published = publish(table, self.k), publish(prev_table, self.k)
         cases_published = publish(cases_table, self.k)
         resolved = {}
-        for code, since, until, n in self.during("barrier", self.start, self.end, "a", "start", "end", by="end",
-                                                 extra=(C.c.c == "resolved",)):
-            resolved.setdefault(code, []).append(((date.fromisoformat(until) - date.fromisoformat(since)).days, n))
+        for code, days, n in self.during("barrier.resolved", self.start, self.end, "a", "b"):
+            resolved.setdefault(code, []).append((int(days), n))
         total_cases = sum(open_cases.values())
         p_total_cases = sum(p_open_cases.values())
         ranking = []

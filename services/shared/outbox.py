@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 MAX_BACKOFF_SECONDS = 30
-COALESCE_SECONDS = 0.05
+#: how long the relay lets commits that follow closely join one batch: a few ms when events come one by one,
+#: longer once they come in numbers (BUSY_FLUSH rows or more in the last batch), for fewer, larger batches
+COALESCE_SECONDS = 0.005
+BUSY_COALESCE_SECONDS = 0.05
+BUSY_FLUSH = 4
 #: after this many unroutable tries (about two minutes: start-up races and rolling deploys are over), an event
 #: nobody subscribes to is parked in the durable `kim.unrouted` queue, from where an operator can replay it
 MAX_UNROUTABLE_ATTEMPTS = 8
@@ -71,10 +75,10 @@ class OutboxRelay:
         self.wake()
 
     def run(self):
-        failures = 0
+        failures = last = 0
         while self._running:
             try:
-                while self._running and self.flush() == BATCH:
+                while self._running and (last := self.flush()) == BATCH:
                     pass
                 failures = 0
                 timeout = self.poll_seconds
@@ -84,7 +88,7 @@ class OutboxRelay:
                 log.warning("outbox relay: %s (retry in %.1fs)", exc, timeout)
             with eventlet.Timeout(timeout, False):
                 self._wake.wait()
-                eventlet.sleep(COALESCE_SECONDS)  # let commits that follow closely share one batch
+                eventlet.sleep(BUSY_COALESCE_SECONDS if last >= BUSY_FLUSH else COALESCE_SECONDS)
             self._wake = Event()
 
     def flush(self) -> int:

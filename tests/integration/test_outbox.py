@@ -202,4 +202,3 @@ def test_a_postgresql_connection_is_pinged_only_after_idling_and_replaced_if_dea
     finally:
         engine.dispose()
         migrated.release(created)
-

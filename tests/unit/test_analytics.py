@@ -556,3 +556,42 @@ def test_a_merge_chain_and_an_erased_survivor(any_engine):
     assert snapshot(engine) == before
     projections.rebuild(engine)
     assert snapshot(engine) == before
+
+
+def _resolved_in(counters: dict, start: date, end: date) -> dict:
+    """code -> sorted days to resolution of the barriers resolved in [start, end], from the barrier spell rows."""
+    days: dict = {}
+    for (metric, _, code, _, how, recorded, resolved), n in counters.items():
+        if metric == "barrier" and how == "resolved" and start.isoformat() <= resolved <= end.isoformat():
+            span = (date.fromisoformat(resolved) - date.fromisoformat(recorded)).days
+            days.setdefault(code, []).extend([span] * n)
+    return {code: sorted(spans) for code, spans in days.items()}
+
+
+def test_time_to_resolve_is_read_from_the_period_and_equals_the_spells(engine):
+    fold(engine, synthetic.stream(400, TOWNS, seed=13, first_day=date(2026, 3, 1), days=200))
+    expected = _resolved_in(snapshot(engine), date(2026, 7, 1), date(2026, 9, 30))
+    ranking = {r["code"]: r for r in report(engine, "barriers", k=3)["ranking"]}
+    assert expected
+    for code, spans in expected.items():
+        row = ranking[code]
+        assert row["resolved_in_period"]["value"] == (len(spans) if len(spans) >= 3 else None)
+        if len(spans) >= 3:
+            assert row["median_days_to_resolve"]["value"] == median([(d, 1) for d in spans])
+
+
+def test_migration_derives_the_resolution_counters_from_the_barrier_spells(tmp_path):
+    from services.analytics.models import Counter
+    from services.shared.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path / 'analytics.db'}"
+    upgrade("analytics", url, revision="0004")
+    engine = make_engine(url)
+    fold(engine, synthetic.stream(200, TOWNS, seed=17, first_day=date(2026, 3, 1), days=200))
+    folded = snapshot(engine)
+    assert any(key[0] == "barrier.resolved" for key in folded)
+    with engine.begin() as conn:  # as a database folded before 0005 was: no resolution counters
+        conn.execute(Counter.__table__.delete().where(Counter.metric == "barrier.resolved"))
+    upgrade("analytics", url)
+    assert snapshot(engine) == folded
+    engine.dispose()
