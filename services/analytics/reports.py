@@ -61,6 +61,15 @@ def previous(start: date, end: date) -> tuple[date, date]:
     return prev_end - (end - start), prev_end
 
 
+def _ends_month(day: date) -> bool:
+    return (day + timedelta(days=1)).day == 1
+
+
+def _next_month(day: date) -> str:
+    """'YYYY-MM' of the month after `day`'s."""
+    return (day.replace(day=28) + timedelta(days=4)).isoformat()[:7]
+
+
 def median(histogram: list[tuple[int, int]]) -> float | None:
     """The median of values given as (value, count)."""
     total = sum(n for _, n in histogram)
@@ -86,12 +95,14 @@ class Reports:
 
     # queries over the counters -----------------------------------------------------------------------------
     def _upto(self, metric: str, days: list[date], group) -> list[dict]:
-        """Sums of `metric`'s rows up to and including each of `days`: whole months before a day's month from
-        the monthly rows, the day's month from the daily rows (see projections.expand). The monthly rows are
-        read once for all the days (a report and its previous period), by month."""
+        """Sums of `metric`'s rows up to and including each of `days`: whole months from the monthly rows (the
+        day's own month too when the day ends it, as a period does), the rest of the day's month from the daily
+        rows (see projections.expand). The monthly rows are read once for all the days (a report and its
+        previous period), by month."""
         cols = [getattr(C.c, g) for g in group]
-        latest = max(day.isoformat()[:7] for day in days)
-        where = (C.c.metric == f"{metric}.m", C.c.municipality.in_(self.munis), C.c.start < latest)
+        # per day: the months counted whole (up to and excluding `upto`), and the daily rows' range if any
+        upto = [_next_month(day) if _ends_month(day) else day.isoformat()[:7] for day in days]
+        where = (C.c.metric == f"{metric}.m", C.c.municipality.in_(self.munis), C.c.start < max(upto))
         if len(days) == 1:
             monthly = [("", *row) for row in self.conn.execute(select(*cols, func.sum(C.c.n)).where(*where)
                                                                   .group_by(*cols))]
@@ -99,17 +110,17 @@ class Reports:
             monthly = self.conn.execute(select(C.c.start, *cols, func.sum(C.c.n)).where(*where)
                                         .group_by(C.c.start, *cols)).all()
         results = []
-        for day in days:
-            month, d = day.isoformat()[:7], day.isoformat()
+        for day, month in zip(days, upto):
             out: dict = {}
             for row in monthly:
                 if row[0] < month:
                     out[tuple(row[1:-1])] = out.get(tuple(row[1:-1]), 0) + row[-1]
-            for row in self.conn.execute(
-                    select(*cols, func.sum(C.c.n)).where(C.c.metric == metric, C.c.municipality.in_(self.munis),
-                                                         C.c.start >= month + "-01", C.c.start <= d)
-                    .group_by(*cols)):
-                out[tuple(row[:-1])] = out.get(tuple(row[:-1]), 0) + row[-1]
+            if not _ends_month(day):
+                for row in self.conn.execute(
+                        select(*cols, func.sum(C.c.n)).where(C.c.metric == metric, C.c.municipality.in_(self.munis),
+                                                             C.c.start >= month + "-01", C.c.start <= day.isoformat())
+                        .group_by(*cols)):
+                    out[tuple(row[:-1])] = out.get(tuple(row[:-1]), 0) + row[-1]
             results.append(out)
         return results
 

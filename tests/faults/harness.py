@@ -308,6 +308,7 @@ class Report:
     outbox_pending: dict
     unprocessed_events: int
     seconds_to_last_case: float | None  # the longest a case took after `since` (the fault's end) or its person
+    not_in_analytics: int  # a 201 whose person_registered or case_opened analytics has not archived
 
     def as_row(self) -> dict:
         return self.__dict__.copy()
@@ -324,8 +325,19 @@ def settle(system: KimSystem, load: Load, since: float, timeout: float = 30) -> 
     def drained():
         return all(system.query(s, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0] == 0
                    for s in ("intake", "casework"))
-    try:
-        poll(lambda: ids <= set(cases()) and drained(), timeout, 0.2)  # every case opened, outboxes drained
+    def in_analytics() -> dict[str, set]:
+        rows = system.query("analytics", "SELECT event_type, person_id FROM analytics_events "
+                                         "WHERE event_type IN ('person_registered', 'case_opened')")
+        seen: dict[str, set] = {"person_registered": set(), "case_opened": set()}
+        for event_type, person_id in rows:
+            seen[event_type].add(person_id)
+        return seen
+
+    def counted() -> bool:
+        seen = in_analytics()
+        return ids <= seen["person_registered"] and ids <= seen["case_opened"]
+    try:  # every case opened, outboxes drained, both events archived by analytics
+        poll(lambda: ids <= set(cases()) and drained() and counted(), timeout, 0.2)
     except AssertionError:
         pass
     case_counts = cases()
@@ -339,6 +351,7 @@ def settle(system: KimSystem, load: Load, since: float, timeout: float = 30) -> 
     # how long each case took once it could be opened: after its person was stored and the broker was back
     lags = [opened[p].timestamp() - max(created[p].timestamp(), since) for p in opened if p in created]
     seconds = round(max(0.0, *lags), 2) if lags else None
+    archived = in_analytics()
     return Report(
         registrations=len(load.outcomes), answered_201=load.count(201), answered_503=load.count(503),
         dropped=load.count("dropped"), bad_answers=len(load.bad_answers), persons=len(persons),
@@ -347,7 +360,8 @@ def settle(system: KimSystem, load: Load, since: float, timeout: float = 30) -> 
         outbox_pending={s: system.query(s, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")[0][0]
                         for s in ("intake", "casework")},
         unprocessed_events=registered_events - processed,
-        seconds_to_last_case=seconds)
+        seconds_to_last_case=seconds,
+        not_in_analytics=len(ids - (archived["person_registered"] & archived["case_opened"])))
 
 
 def _utc(value):

@@ -2,7 +2,8 @@
 service killed -9 mid-handler, PostgreSQL restarted while the relay works, the gateway killed mid-request.
 
 After recovery every 201 has exactly one person and one case, no event is lost (outboxes drained, the
-consumer's processed set complete), nothing is doubled, and the stack is still up. The broker and PostgreSQL
+consumer's processed set complete, analytics' archive holding every person's registration and case), nothing
+is doubled, and the stack is still up. The broker and PostgreSQL
 are private to this suite (harness.py), so stopping them disturbs nothing else.
 
 The 60 s outage runs with `make faults` (KIM_FAULTS_LONG=1), which also collects the figures
@@ -79,6 +80,7 @@ def assert_recovered(system, load, report, allow_dropped=False):
     assert report.persons == load.total, detail
     assert report.outbox_pending == {"intake": 0, "casework": 0}, detail
     assert report.unprocessed_events == 0, detail
+    assert report.not_in_analytics == 0, detail  # analytics archived (and so counted) every registration
     assert system.running(), detail
     poll(lambda: _ready(system), 30, 0.2)  # a restarted process may still be starting
 
