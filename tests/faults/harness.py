@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import BIN, free_port, kim_token, person_body, poll
 
-SERVICES = ("intake", "casework", "gateway")
+SERVICES = ("intake", "casework", "analytics", "gateway")
 
 
 def server_folder(kind: str) -> Path:
