@@ -218,6 +218,9 @@ def contributions(kind: str, municipality: str, state: dict | None, related: dic
 
 #: spell metrics; reports count them through their `.in`/`.out` rows (see expand)
 SPELLS = ("case", "phase", "caseload", "needs", "barrier")
+#: dated facts also counted per month (`<metric>.m`, start = 'YYYY-MM'): a report over whole months reads those
+#: rows, a thirtieth of the daily ones (the referral funnel reads tens of thousands of daily rows a quarter)
+MONTHLY = ("ref_stage", "ref_wait")
 
 
 def expand(spells: Tally) -> Tally:
@@ -234,6 +237,8 @@ def expand(spells: Tally) -> Tally:
         metric, m, a, b, c, start, end = key
         if metric not in SPELLS:
             out[key] += weight
+            if metric in MONTHLY:
+                out[(f"{metric}.m", m, a, b, c, start[:7], end)] += weight
             continue
         if metric == "barrier":
             out[key] += weight

@@ -16,7 +16,7 @@ from services.shared.events import CASE_OUTCOMES, CASE_STATUSES, LIFE_AREAS, NEE
 
 from .disclosure import Table, cell, publish, safe_value
 from .projections import COUNTERS as C
-from .projections import ENTITIES, FUNNEL, WAITS, _key
+from .projections import ENTITIES, FUNNEL, MONTHLY, WAITS, _key
 
 NEVER = (datetime.min.replace(tzinfo=timezone.utc), "")  # the sort key of a profile not saved yet
 
@@ -59,6 +59,13 @@ def previous(start: date, end: date) -> tuple[date, date]:
         index = start.year * 12 + start.month - 1 - months
         return date(index // 12, index % 12 + 1, 1), prev_end
     return prev_end - (end - start), prev_end
+
+
+def _month_of(day: date, whole_from: bool) -> str:
+    """'YYYY-MM': the first month wholly on or after `day` (whole_from), or the last wholly on or before it."""
+    if whole_from:
+        return day.isoformat()[:7] if day.day == 1 else _next_month(day)
+    return day.isoformat()[:7] if _ends_month(day) else (day.replace(day=1) - timedelta(days=1)).isoformat()[:7]
 
 
 def _ends_month(day: date) -> bool:
@@ -160,12 +167,29 @@ class Reports:
         return results
 
     def during(self, metric: str, start: date, end: date, *group, by: str = "start", extra=()) -> list:
+        """(group values..., sum) of `metric`'s rows dated (`by`) within [start, end]. A MONTHLY metric is read
+        from its monthly rows for the whole months of the period and from its daily rows for the rest."""
         cols = [getattr(C.c, g) for g in group]
         column = getattr(C.c, by)
-        return self.conn.execute(
-            select(*cols, func.sum(C.c.n)).where(C.c.metric == metric, C.c.municipality.in_(self.munis),
-                                                 column >= start.isoformat(), column <= end.isoformat(),
-                                                 *extra).group_by(*cols)).all()
+        if metric not in MONTHLY or by != "start":
+            return self._sums(metric, cols, column >= start.isoformat(), column <= end.isoformat(), *extra)
+        first, last = _month_of(start, whole_from=True), _month_of(end, whole_from=False)
+        if first > last:  # no whole month: the daily rows alone
+            return self._sums(metric, cols, column >= start.isoformat(), column <= end.isoformat(), *extra)
+        totals: dict = {}
+        parts = [(f"{metric}.m", column >= first, column <= last)]
+        if start.isoformat() < f"{first}-01":
+            parts.append((metric, column >= start.isoformat(), column < f"{first}-01"))
+        if end.isoformat() > f"{last}-31":
+            parts.append((metric, column > f"{last}-31", column <= end.isoformat()))
+        for name, *where in parts:
+            for *key, n in self._sums(name, cols, *where, *extra):
+                totals[tuple(key)] = totals.get(tuple(key), 0) + n
+        return [(*key, n) for key, n in totals.items()]
+
+    def _sums(self, metric: str, cols, *where) -> list:
+        return self.conn.execute(select(*cols, func.sum(C.c.n)).where(
+            C.c.metric == metric, C.c.municipality.in_(self.munis), *where).group_by(*cols)).all()
 
     def header(self, name: str) -> dict:
         return {"report": name, "municipalities": self.munis, "from": self.start.isoformat(),

@@ -160,8 +160,9 @@ def test_a_transaction_writes_all_its_outbox_rows_in_one_statement(intake_db):
                  lambda _c, _cur, sql, *_: statements.append(sql) if sql.startswith("INSERT INTO outbox") else None)
     with intake_db() as uow:
         for _ in range(3):
-            uow.emit("consent_granted", LUEDENSCHEID, {"person_id": str(uuid.uuid4()), "purpose": "statistics", "municipality": LUEDENSCHEID,
-                                                       "granted_at": datetime.now(timezone.utc)})
+            uow.emit("consent_granted", LUEDENSCHEID, {
+                "person_id": str(uuid.uuid4()), "purpose": "statistics", "municipality": LUEDENSCHEID,
+                "granted_at": datetime.now(timezone.utc)})
     with intake_db() as uow:
         rows = uow.connection.execute(select(intake_db.outbox.c.routing_key)).scalars().all()
     assert rows == ["consent_granted"] * 3

@@ -593,6 +593,49 @@ def test_migration_derives_the_resolution_counters_from_the_barrier_spells(tmp_p
     assert any(key[0] == "barrier.resolved" for key in folded)
     with engine.begin() as conn:  # as a database folded before 0005 was: no resolution counters
         conn.execute(Counter.__table__.delete().where(Counter.metric == "barrier.resolved"))
+    upgrade("analytics", url, revision="0005")
+    assert snapshot(engine) == folded
+    engine.dispose()
+
+
+def test_migration_derives_the_funnels_monthly_rows_from_the_daily_ones(tmp_path):
+    from services.analytics.models import Counter
+    from services.shared.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path / 'analytics.db'}"
+    upgrade("analytics", url, revision="0005")
+    engine = make_engine(url)
+    fold(engine, synthetic.stream(200, TOWNS, seed=19, first_day=date(2026, 3, 1), days=200))
+    folded = snapshot(engine)
+    assert any(key[0] == "ref_stage.m" for key in folded) and any(key[0] == "ref_wait.m" for key in folded)
+    with engine.begin() as conn:  # as a database folded before 0006 was: daily rows only
+        conn.execute(Counter.__table__.delete().where(Counter.metric.in_(["ref_stage.m", "ref_wait.m"])))
     upgrade("analytics", url)
     assert snapshot(engine) == folded
     engine.dispose()
+
+
+@pytest.mark.parametrize("period", [("2026-07-01", "2026-09-30"), ("2026-07-05", "2026-09-12"),
+                                    ("2026-07-03", "2026-07-20"), ("2026-06-30", "2026-08-01")])
+def test_funnel_over_whole_and_partial_months_equals_the_daily_rows(engine, period):
+    """Whole months from the monthly rows, the rest from the daily ones: the same sums as the daily rows alone."""
+    fold(engine, synthetic.stream(400, TOWNS, seed=23, first_day=date(2026, 3, 1), days=200))
+    start, end = (date.fromisoformat(d) for d in period)
+    with engine.connect() as conn:
+        reports = Reports(conn, list(TOWNS), start, end, 5)
+        for metric, group in (("ref_stage", ("a", "b", "c")), ("ref_wait", ("a", "b", "c", "end"))):
+            daily = reports._sums(metric, [getattr(projections.COUNTERS.c, g) for g in group],
+                                  projections.COUNTERS.c.start >= period[0],
+                                  projections.COUNTERS.c.start <= period[1])
+            monthly_and_daily = reports.during(metric, start, end, *group)
+            assert daily and sorted(map(tuple, monthly_and_daily)) == sorted(map(tuple, daily))
+
+
+def test_postgresql_vacuums_the_counters_often(any_engine):
+    if any_engine.dialect.name != "postgresql":
+        assert any_engine.dialect.name == "sqlite"  # no autovacuum there: nothing to set
+        return
+    with any_engine.connect() as conn:
+        options = conn.exec_driver_sql(
+            "SELECT reloptions FROM pg_class WHERE relname = 'analytics_counters'").scalar() or []
+    assert "autovacuum_vacuum_scale_factor=0.01" in options and "autovacuum_analyze_scale_factor=0.01" in options
