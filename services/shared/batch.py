@@ -39,12 +39,12 @@ log = logging.getLogger(__name__)
 
 #: events folded in one transaction at most
 BATCH_MAX = 500
-#: how long a batch waits for more events after the first: a few ms when events come one by one (the latency
-#: a person at a screen notices), longer once they come in numbers (BUSY_BATCH or more in the last batch),
-#: so each transaction, commit and ack round covers many events
-BATCH_WINDOW_SECONDS = 0.02
-BUSY_BATCH_WINDOW_SECONDS = 0.2
-BUSY_BATCH = 8
+#: a batch waits for more events in steps of BATCH_STEP_SECONDS while each step brings more, up to
+#: BATCH_WINDOW_SECONDS: a lone event is folded after one step (the latency a person at a screen would notice),
+#: a steady stream gathers into batches of many events (fewer transactions, commits and ack rounds), and a
+#: refill of the prefetch after a full batch stops the wait as soon as it is in
+BATCH_STEP_SECONDS = 0.01
+BATCH_WINDOW_SECONDS = 0.2
 #: unacked messages per subscription queue: enough to fill a batch from one busy event type
 PREFETCH = 500
 
@@ -67,7 +67,6 @@ class BatchFolder(SharedExtension):
         self.pending: list[tuple] = []  # (envelope as JSON, subscription, message)
         self.wake = Event()
         self.thread = None
-        self.last_batch = 0
 
     def start(self):
         self.thread = self.container.spawn_managed_thread(self._run)
@@ -92,12 +91,20 @@ class BatchFolder(SharedExtension):
             if not self.pending:
                 self.wake.wait()
             self.wake = Event()
-            if len(self.pending) < BATCH_MAX:  # messages arriving meanwhile join this batch
-                eventlet.sleep(BUSY_BATCH_WINDOW_SECONDS if self.last_batch >= BUSY_BATCH else BATCH_WINDOW_SECONDS)
+            self._gather()
             batch, self.pending = self.pending[:BATCH_MAX], self.pending[BATCH_MAX:]
-            self.last_batch = len(batch)
             if batch:
                 self.fold(batch)
+
+    def _gather(self) -> None:
+        """Let messages arriving meanwhile join the batch, while they keep coming (see BATCH_STEP_SECONDS)."""
+        waited = 0.0
+        while len(self.pending) < BATCH_MAX and waited < BATCH_WINDOW_SECONDS:
+            before = len(self.pending)
+            eventlet.sleep(BATCH_STEP_SECONDS)
+            waited += BATCH_STEP_SECONDS
+            if len(self.pending) == before:
+                return
 
     def fold(self, batch: list[tuple]) -> None:
         """Fold the batch in one transaction and ack it; on failure halve it (see the module's doc)."""

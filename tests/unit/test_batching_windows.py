@@ -1,32 +1,45 @@
 """The batch consumer and the outbox relay wait a few ms for company when events come one by one (what a person
 at a screen would notice), and longer once they come in numbers (fewer, larger transactions under load)."""
-from types import SimpleNamespace
-
 import eventlet
 
 from services.shared import batch, outbox
 
 
-def test_the_batch_window_grows_after_a_busy_batch(monkeypatch):
+def _gathering_folder(monkeypatch, arrivals_per_step):
+    """A folder whose clock is its sleeps: each step of waiting brings `arrivals_per_step(step)` messages."""
     folder = batch.BatchFolder()
-    folder.pending, folder.wake, folder.last_batch = [], eventlet.event.Event(), 0
-    waits, folded = [], []
-    real_sleep = eventlet.sleep
-    monkeypatch.setattr(batch.eventlet, "sleep", lambda seconds=0: (waits.append(seconds), real_sleep(0))[1])
-    folder.fold = lambda items: folded.append(len(items))
-    thread = eventlet.spawn(folder._run)
-    try:
-        for round_, size in enumerate((1, batch.BUSY_BATCH, 1, 1)):
-            for i in range(size):
-                folder.submit(SimpleNamespace(), {"n": i}, None)
-            with eventlet.Timeout(5):
-                while len(folded) <= round_:
-                    real_sleep(0)
-    finally:
-        thread.kill()
-    assert folded == [1, batch.BUSY_BATCH, 1, 1]
-    assert waits == [batch.BATCH_WINDOW_SECONDS, batch.BATCH_WINDOW_SECONDS, batch.BUSY_BATCH_WINDOW_SECONDS,
-                     batch.BATCH_WINDOW_SECONDS]
+    folder.pending, steps = [], []
+
+    def sleep(seconds=0):
+        steps.append(seconds)
+        folder.pending += [("envelope", None, None)] * arrivals_per_step(len(steps))
+    monkeypatch.setattr(batch.eventlet, "sleep", sleep)
+    return folder, steps
+
+
+def test_a_lone_event_waits_one_step(monkeypatch):
+    folder, steps = _gathering_folder(monkeypatch, lambda step: 0)
+    folder.pending = [("envelope", None, None)]
+    folder._gather()
+    assert steps == [batch.BATCH_STEP_SECONDS]
+
+
+def test_a_steady_stream_gathers_for_the_whole_window(monkeypatch):
+    folder, steps = _gathering_folder(monkeypatch, lambda step: 2)
+    folder.pending = [("envelope", None, None)]
+    folder._gather()
+    assert len(steps) == round(batch.BATCH_WINDOW_SECONDS / batch.BATCH_STEP_SECONDS)
+    assert len(folder.pending) == 1 + 2 * len(steps)
+
+
+def test_a_full_batch_or_a_stalled_refill_does_not_wait(monkeypatch):
+    folder, steps = _gathering_folder(monkeypatch, lambda step: 300 if step == 1 else 0)
+    folder.pending = [("envelope", None, None)] * batch.BATCH_MAX
+    folder._gather()
+    assert steps == []
+    folder.pending = [("envelope", None, None)]
+    folder._gather()  # the prefetch refilled at once, then nothing more came: fold now, not after the window
+    assert len(steps) == 2 and len(folder.pending) == 301
 
 
 def test_the_relay_coalesces_longer_after_a_busy_flush(monkeypatch):
