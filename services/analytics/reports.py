@@ -171,10 +171,8 @@ class Reports:
         from its monthly rows for the whole months of the period and from its daily rows for the rest."""
         cols = [getattr(C.c, g) for g in group]
         column = getattr(C.c, by)
-        if metric not in MONTHLY or by != "start":
-            return self._sums(metric, cols, column >= start.isoformat(), column <= end.isoformat(), *extra)
         first, last = _month_of(start, whole_from=True), _month_of(end, whole_from=False)
-        if first > last:  # no whole month: the daily rows alone
+        if metric not in MONTHLY or by != "start" or first > last:  # the daily rows alone
             return self._sums(metric, cols, column >= start.isoformat(), column <= end.isoformat(), *extra)
         totals: dict = {}
         parts = [(f"{metric}.m", column >= first, column <= last)]
