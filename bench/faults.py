@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("case", "database", "outage_seconds", "registrations", "answered_201", "answered_503", "dropped",
-           "lost", "doubled", "seconds_to_last_case")
+           "lost", "doubled", "not_in_analytics", "seconds_to_last_case")
 
 
 def main() -> int:
