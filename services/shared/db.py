@@ -208,21 +208,18 @@ class UnitOfWork:
         return envelope
 
     def claim(self, consumer: str, event_id) -> bool:
-        """Mark an event as processed by `consumer`; False if it already was (a redelivery: do nothing).
-
-        One INSERT .. ON CONFLICT DO NOTHING: a concurrent delivery of the same event cannot slip through."""
-        result = self.connection.execute(_claim_statement(self.processed, self.connection.dialect.name),
-                                         {"consumer": consumer, "event_id": str(event_id), "processed_at": utcnow()})
-        return result.rowcount == 1
+        """Mark an event as processed by `consumer`; False if it already was (a redelivery: do nothing)."""
+        return str(event_id) in self.claim_many(consumer, [event_id])
 
     def claim_many(self, consumer: str, event_ids) -> set[str]:
-        """`claim` for many events in one statement: the ids claimed now (as strings); the others were
-        processed before."""
+        """Mark events as processed by `consumer`: the ids claimed now (as strings); the others were processed
+        before. One INSERT .. ON CONFLICT DO NOTHING: a concurrent delivery of the same event cannot slip
+        through."""
         rows = [{"consumer": consumer, "event_id": str(event_id), "processed_at": utcnow()} for event_id in event_ids]
         if not rows:
             return set()
         statement = _claim_statement(self.processed, self.connection.dialect.name)
-        return set(self.connection.execute(statement.returning(self.processed.c.event_id), rows).scalars())
+        return set(self.connection.execute(statement, rows).scalars())
 
     def idempotent(self, operation: str, client: str, request) -> str | None:
         """Honour the caller's Idempotency-Key, if the call carries one: None means go ahead (and `remember`
@@ -279,7 +276,8 @@ def _insert_statement(table: Table):
 @functools.cache
 def _claim_statement(processed: Table, dialect: str):
     insert_for = sqlite_insert if dialect == "sqlite" else pg_insert
-    return insert_for(processed).on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    return insert_for(processed).on_conflict_do_nothing(index_elements=["consumer", "event_id"]).returning(
+        processed.c.event_id)
 
 
 class Transactions:
