@@ -16,14 +16,21 @@ message then takes the subscription's own failure path (`Subscription.handle_res
 backoff, after KIM_EVENT_MAX_ATTEMPTS the dead-letter queue with the same headers; all good events of the
 batch land in a few transactions. An unavailable database is not the events' fault: the batch is requeued
 whole after a pause, no attempt counted (as `handle_result` does for one message).
+
+On PostgreSQL up to CONCURRENT_FOLDS batches fold at once. Batches are cut from the deliveries in order, and
+each acks what it committed only once the batch before it has settled all its messages (acked, requeued,
+retried or dead-lettered): so one `basic.ack` of the latest delivery tag (`multiple`) acks a committed batch,
+and nothing that is not settled yet.
 """
 from __future__ import annotations
 
 import logging
 import sys
 from collections.abc import Callable
+from functools import partial
 
 import eventlet
+import eventlet.semaphore
 from eventlet.event import Event
 from marshmallow import ValidationError
 from nameko.extensions import SharedExtension
@@ -47,6 +54,10 @@ BATCH_STEP_SECONDS = 0.02
 BATCH_WINDOW_SECONDS = 0.2
 #: unacked messages per subscription queue: enough to fill a batch from one busy event type
 PREFETCH = 500
+#: batches folded at once on PostgreSQL: one batch's Python work runs while another waits for the server (the
+#: folds take their row locks in one order; a rare deadlock fails a batch as an unavailable database does, and
+#: it is requeued). SQLite writes one transaction at a time: one batch.
+CONCURRENT_FOLDS = 2
 
 
 class BatchQueueConsumer(KimQueueConsumer):
@@ -56,6 +67,23 @@ class BatchQueueConsumer(KimQueueConsumer):
     @property
     def prefetch_count(self):
         return PREFETCH
+
+    def handle_message(self, provider, body, message):
+        # in the consumer's thread, not a green thread per message as nameko does: the subscription only
+        # validates the envelope and hands it on, and the folder's acks rely on the delivery order
+        provider.handle_message(body, message)
+
+    def _handle_undecodable(self, call):
+        call()  # in delivery order too: the subscription hands it to the folder
+
+    def ack_through(self, message):
+        """Ack the message and every earlier delivery on its channel: one basic.ack for a folded batch. The
+        folder settles batches in delivery order, so nothing earlier is still open (see BatchFolder.fold)."""
+        if message.channel.connection:
+            try:
+                message.ack(multiple=True)
+            except Exception as exc:  # as ack_message: unacked, the broker redelivers
+                log.info("ack not sent (%s: %s): the broker redelivers the messages", type(exc).__name__, exc)
 
 
 class BatchFolder(SharedExtension):
@@ -67,8 +95,13 @@ class BatchFolder(SharedExtension):
         self.pending: list[tuple] = []  # (envelope as JSON, subscription, message)
         self.wake = Event()
         self.thread = None
+        self.folding: set = set()  # the green threads of the batches being folded
+        self.last_done: Event | None = None  # sent once the last batch handed out has all its messages settled
 
     def start(self):
+        # after every setup: the database's engine is made in its own
+        concurrent = 1 if self.database.engine.dialect.name == "sqlite" else CONCURRENT_FOLDS
+        self.slots = eventlet.semaphore.Semaphore(concurrent)
         self.thread = self.container.spawn_managed_thread(self._run)
 
     def stop(self):
@@ -77,6 +110,8 @@ class BatchFolder(SharedExtension):
         if self.thread is not None:
             self.thread.kill()
             self.thread = None
+        for thread in list(self.folding):
+            thread.kill()
 
     def kill(self):
         self.stop()
@@ -91,10 +126,34 @@ class BatchFolder(SharedExtension):
             if not self.pending:
                 self.wake.wait()
             self.wake = Event()
+            self.slots.acquire()  # the next batch gathers while the others fold
             self._gather()
             batch, self.pending = self.pending[:BATCH_MAX], self.pending[BATCH_MAX:]
-            if batch:
-                self.fold(batch)
+            if not batch:
+                self.slots.release()
+                continue
+            done = Event()
+            thread = self.container.spawn_managed_thread(partial(self._fold_batch, batch, self.last_done, done))
+            self.last_done = done
+            self.folding.add(thread)
+            thread.link(self._folded)
+
+    def _fold_batch(self, batch: list[tuple], after: Event | None, done: Event) -> None:
+        try:
+            valid = []
+            for entry in batch:
+                if isinstance(entry[0], Unfit):
+                    entry[0].settle()
+                else:
+                    valid.append(entry)
+            if valid:
+                self.fold(valid, after)
+        finally:
+            done.send(True)
+
+    def _folded(self, thread) -> None:
+        self.folding.discard(thread)
+        self.slots.release()
 
     def _gather(self) -> None:
         """Let messages arriving meanwhile join the batch, while they keep coming (see BATCH_STEP_SECONDS)."""
@@ -106,8 +165,9 @@ class BatchFolder(SharedExtension):
             if len(self.pending) == before:
                 return
 
-    def fold(self, batch: list[tuple]) -> None:
-        """Fold the batch in one transaction and ack it; on failure halve it (see the module's doc)."""
+    def fold(self, batch: list[tuple], after: Event | None = None) -> None:
+        """Fold the batch in one transaction and ack it once the batch before it (`after`) settled all its
+        messages; on failure halve it (see the module's doc)."""
         try:
             with self.database.transactions() as uow:
                 for fold, envelopes in _by_fold(batch).items():
@@ -129,11 +189,33 @@ class BatchFolder(SharedExtension):
             failed = False
         if failed:  # outside the except block: the halves' own failures are not chained to this one
             half = len(batch) // 2
-            self.fold(batch[:half])
-            self.fold(batch[half:])
+            self.fold(batch[:half], after)
+            self.fold(batch[half:], after)
             return
-        for _, subscription, message in batch:
-            subscription.queue_consumer.ack_message(message)
+        if after is not None:
+            after.wait()
+        for subscription, message in _last_per_channel(batch):
+            subscription.queue_consumer.ack_through(message)
+
+
+class Unfit:
+    """A delivery that is not an event to fold (undecodable, or not a valid envelope): the folder settles it in
+    its turn (`settle` dead-letters it), so no batch's ack covers it before that."""
+
+    __slots__ = ("settle",)
+
+    def __init__(self, settle: Callable[[], None]):
+        self.settle = settle
+
+
+def _last_per_channel(batch: list[tuple]) -> list[tuple]:
+    """(subscription, message) of the batch's latest delivery on each channel (one, unless it reconnected)."""
+    last: dict[int, tuple] = {}
+    for _, subscription, message in batch:
+        key = id(message.channel)
+        if key not in last or message.delivery_tag > last[key][1].delivery_tag:
+            last[key] = (subscription, message)
+    return list(last.values())
 
 
 def _by_fold(batch: list[tuple]) -> dict[Callable, list[dict]]:
@@ -161,9 +243,11 @@ class BatchSubscription(Subscription):
         try:
             envelope = load_envelope(body)
         except ValidationError as exc:
-            self._park(message, exc)  # not a valid envelope: dead-lettered at once, as `subscribe` does
-            return
+            envelope = Unfit(partial(self._park, message, exc))
         self.folder.submit(self, envelope, message)
+
+    def decode_failed(self, message, exc):
+        self.folder.submit(self, Unfit(partial(super().decode_failed, message, exc)), message)
 
 
 batch_subscribe = BatchSubscription.decorator

@@ -126,7 +126,10 @@ class KimQueueConsumer(QueueConsumer):
         if handler is None:  # e.g. a reply that cannot be read: nobody to answer
             self.ack_message(message)
             return
-        self.container.spawn_managed_thread(partial(handler, message, exc))
+        self._handle_undecodable(partial(handler, message, exc))
+
+    def _handle_undecodable(self, call):
+        self.container.spawn_managed_thread(call)  # it publishes (a dead letter): not in the consumer's thread
 
     def ack_message(self, message):
         # nameko catches only amqp's ConnectionError here; a reset socket (OSError) would kill the worker's

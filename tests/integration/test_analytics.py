@@ -161,3 +161,43 @@ def test_a_batch_with_a_duplicate_and_a_poison_event_lands_the_good_ones_once(st
     engine.dispose()
     assert snapshot(stack.urls["analytics"]) == snapshot(reference)
     assert stack.count("analytics", "analytics_events") == len(good)
+
+
+def test_a_stream_with_unfit_deliveries_is_settled_whole(start_stack, db_urls, rabbit_config, rabbit_manager):
+    """Batches are acked with one basic.ack of their latest delivery: an undecodable body and an invalid
+    envelope among the events are dead-lettered in their turn, every event lands once, and once the service
+    stops, nothing is left unacked in its queues (an ack that covered too little would leave messages behind;
+    one that covered a dead-lettered delivery twice would close the channel)."""
+    events = synthetic.stream(120, TOWNS, seed=35, first_day=date(2026, 5, 1), days=120)
+    opened = next(e for e in events if e["event_type"] == "case_opened")
+    invalid = {**opened, "event_id": "66666666-6666-4666-8666-666666666666", "municipality": "00000000"}
+    stack = start_stack(db_urls, services=("analytics",))
+    amqp_uri = stack.config["AMQP_URI"]
+    half = len(events) // 2
+    publish(amqp_uri, events[:half] + [invalid])
+    with Connection(amqp_uri) as conn:
+        conn.default_channel.basic_publish(
+            conn.default_channel.prepare_message(b'{"broken', content_type="application/json",
+                                                 properties={"message_id": "e-undecodable"}),
+            exchange=get_event_exchange("casework", {}).name, routing_key="case_opened")
+    publish(amqp_uri, events[half:])
+    poll(lambda: stack.count("analytics", "analytics_events") == len(events), timeout=60)
+    letters = []
+
+    def dead_letters():  # raw: one of them is not JSON
+        with Connection(amqp_uri) as conn:
+            while (message := conn.default_channel.basic_get("kim.dead-letters", no_ack=True)) is not None:
+                letters.append(message.properties["message_id"])
+        return len(letters) == 2
+    poll(dead_letters, timeout=30)
+    assert sorted(letters) == sorted([invalid["event_id"], "e-undecodable"])
+
+    stack.runner.stop()  # what was not acked goes back to the queues
+    vhost = rabbit_config["vhost"]
+    queues = [q["name"] for q in rabbit_manager.get_queues(vhost) if q["name"].endswith("--analytics")
+              or "--analytics." in q["name"]]
+    assert queues
+    with Connection(amqp_uri) as conn:
+        left = {name: conn.default_channel.queue_declare(queue=name, passive=True).message_count for name in queues}
+    assert set(left.values()) == {0}, left
+    assert stack.count("analytics", "analytics_events") == len(events)

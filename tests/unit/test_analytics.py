@@ -281,8 +281,8 @@ def test_batch_folder_lands_good_events_once_and_fails_only_the_poison_one(engin
     from services.analytics.service import fold_events
     from services.shared.batch import BatchFolder
 
-    acked, failed = [], []
-    consumer = SimpleNamespace(ack_message=acked.append, requeue_message=pytest.fail)
+    acked, failed = [], []  # acked: the latest delivery each basic.ack (multiple) covers
+    consumer = SimpleNamespace(ack_through=acked.append, requeue_message=pytest.fail)
     subscription = SimpleNamespace(queue_consumer=consumer, fold=fold_events,
                                    handle_result=lambda message, ctx, exc_info: failed.append((message, exc_info)))
     folder = BatchFolder()
@@ -292,10 +292,13 @@ def test_batch_folder_lands_good_events_once_and_fails_only_the_poison_one(engin
     poison = {**recorded, "event_id": "55555555-5555-4555-8555-555555555555",
               "payload": {k: v for k, v in recorded["payload"].items() if k != "code"}}
     envelopes = [opened, recorded, poison, resolved, opened]  # the last one a duplicate
-    messages = [SimpleNamespace(properties={"message_id": e["event_id"]}, n=n) for n, e in enumerate(envelopes)]
+    channel = object()
+    messages = [SimpleNamespace(properties={"message_id": e["event_id"]}, n=n, channel=channel, delivery_tag=n + 1)
+                for n, e in enumerate(envelopes)]
     folder.fold([(e, subscription, m) for e, m in zip(envelopes, messages)])
 
-    assert sorted(m.n for m in acked) == [0, 1, 3, 4]  # the good ones and the duplicate, after their commit
+    # the halves around the poison one, each acked through its latest delivery after its commit
+    assert [m.n for m in acked] == [1, 4]
     ((message, exc_info),) = failed  # the poison one alone takes the retry/dead-letter path
     assert message.n == 2 and isinstance(exc_info[1], KeyError)
     with engine.connect() as conn:
