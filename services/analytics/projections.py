@@ -37,9 +37,19 @@ WAITS = (("sent_to_accepted", "sent", "accepted"), ("accepted_to_completed", "ac
          ("sent_to_completed", "sent", "completed"))
 
 
-def jsonable(envelope: dict) -> dict:
-    """A loaded envelope (UUIDs, dates, datetimes) as the JSON it was sent as."""
-    return json.loads(json.dumps(envelope, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o)))
+def jsonable(value):
+    """A loaded envelope (UUIDs, dates, datetimes) as the JSON it was sent as. (Walked, not a JSON round trip:
+    a third of the cost, and it is paid for every event consumed.)"""
+    if isinstance(value, _JSON_SCALARS):
+        return value
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 @lru_cache(maxsize=65536)

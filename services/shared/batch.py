@@ -72,6 +72,9 @@ class BatchQueueConsumer(KimQueueConsumer):
         # in the consumer's thread, not a green thread per message as nameko does: the subscription only
         # validates the envelope and hands it on, and the folder's acks rely on the delivery order
         provider.handle_message(body, message)
+        # a refill of the prefetch is hundreds of deliveries read without blocking: let the folds whose
+        # database replies are in run between them, or every round trip of theirs waits for the whole refill
+        eventlet.sleep(0)
 
     def _handle_undecodable(self, call):
         call()  # in delivery order too: the subscription hands it to the folder

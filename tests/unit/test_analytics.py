@@ -642,3 +642,18 @@ def test_postgresql_vacuums_the_counters_often(any_engine):
         options = conn.exec_driver_sql(
             "SELECT reloptions FROM pg_class WHERE relname = 'analytics_counters'").scalar() or []
     assert "autovacuum_vacuum_scale_factor=0.01" in options and "autovacuum_analyze_scale_factor=0.01" in options
+
+
+def test_a_loaded_envelope_is_folded_as_the_json_it_was_sent_as():
+    """What the consumer validated (UUIDs, dates, datetimes) goes back to its JSON form for the archive and
+    the projections: the same as a JSON round trip, for every event type the synthetic stream has."""
+    import json
+
+    from services.shared.events import load_envelope
+
+    sent = synthetic.stream(40, TOWNS, seed=4, first_day=date(2026, 5, 1), days=120)
+    assert len({e["event_type"] for e in sent}) >= 8
+    for envelope in sent:
+        loaded = load_envelope(json.loads(json.dumps(envelope)))
+        round_trip = json.loads(json.dumps(loaded, default=lambda o: getattr(o, "isoformat", o.__str__)()))
+        assert projections.jsonable(loaded) == round_trip == envelope

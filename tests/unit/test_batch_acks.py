@@ -145,3 +145,12 @@ def test_an_undecodable_delivery_reaches_the_folder_in_its_turn():
     consumer._undecodable(subscription, message, ValueError("not JSON"))
     ((owner, entry, delivered),) = submitted
     assert owner is subscription and delivered is message and isinstance(entry, batch.Unfit)
+
+
+def test_the_consumer_lets_the_folds_run_between_deliveries():
+    consumer = batch.BatchQueueConsumer()
+    provider = SimpleNamespace(handle_message=lambda body, message: None)
+    ran = []
+    eventlet.spawn(ran.append, "a fold's next step")
+    consumer.handle_message(provider, {}, SimpleNamespace(delivery_info={"routing_key": "x"}))
+    assert ran == ["a fold's next step"]
