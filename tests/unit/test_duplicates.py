@@ -84,3 +84,32 @@ def test_a_409_does_not_keep_the_idempotency_key(intake_tx, settings):
     assert intake(intake_tx, settings, key="k-2").register_person(
         hassan(given_name="Muhammad", confirmed_new=True)) == confirmed
     assert count(intake_tx, PERSONS) == 2 and len(outbox_bodies(intake_tx)) == 2
+
+
+def test_the_duplicate_check_reads_one_birth_date_not_a_town_before_any_statistics(db_urls):
+    """SQLite has no planner statistics, nor has PostgreSQL on a new instance: the duplicate check still reads
+    the persons of one birth date (and those known by its year only) by their indexes, not a whole town."""
+    from datetime import date, datetime, timezone
+
+    from sqlalchemy import text
+
+    from services.intake import domain
+    from services.shared.db import make_engine
+
+    engine = make_engine(db_urls["intake"])
+    rows = [{"id": f"00000000-0000-4000-8000-{i:012d}", "municipality": LUEDENSCHEID, "given_name": "Test",
+             "family_name": f"Person{i}", "given_name_latin": "test", "family_name_latin": f"person{i}",
+             "birth_date": date(1930, 1, 1).fromordinal(date(1930, 1, 1).toordinal() + i), "birth_year": 1930 + i // 365,
+             "arrival_date": date(2026, 10, 2), "residence_status": "asylum_seeker", "languages": ["uk"],
+             "created_at": datetime.now(timezone.utc), "created_by": "test", "version": 1} for i in range(2000)]
+    query = domain._SAME_BIRTH_DATE.params(birth_date=date(1934, 8, 26), birth_year=1934, towns=[LUEDENSCHEID])
+    sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    try:
+        with engine.begin() as conn:
+            conn.execute(PERSONS.insert(), rows)
+            plan = "\n".join(str(row[-1]) for row in conn.execute(text(explain + sql)))
+    finally:
+        engine.dispose()
+    assert "ix_persons_birth_date" in plan and "ix_persons_birth_year_date" in plan, plan
+    assert "ix_persons_municipality" not in plan, plan
