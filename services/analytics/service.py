@@ -51,7 +51,7 @@ class _Consumer:
 
     @staticmethod
     def make(producer: str, event_type: str):
-        @batch_subscribe(producer, event_type, fold=fold_events)
+        @batch_subscribe(producer, event_type, fold=fold_events, concurrent=True)  # projections.LOCK_ORDER
         def handle(self, envelope):
             with self.db.transaction() as uow:
                 return projections.ingest(uow.connection, projections.jsonable(envelope))

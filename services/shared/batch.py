@@ -17,7 +17,7 @@ backoff, after KIM_EVENT_MAX_ATTEMPTS the dead-letter queue with the same header
 batch land in a few transactions. An unavailable database is not the events' fault: the batch is requeued
 whole after a pause, no attempt counted (as `handle_result` does for one message).
 
-On PostgreSQL up to CONCURRENT_FOLDS batches fold at once. Batches are cut from the deliveries in order, and
+On PostgreSQL up to CONCURRENT_FOLDS batches may fold at once (see there). Batches are cut from the deliveries in order, and
 each acks what it committed only once the batch before it has settled all its messages (acked, requeued,
 retried or dead-lettered): so one `basic.ack` of the latest delivery tag (`multiple`) acks a committed batch,
 and nothing that is not settled yet.
@@ -54,9 +54,11 @@ BATCH_STEP_SECONDS = 0.02
 BATCH_WINDOW_SECONDS = 0.2
 #: unacked messages per subscription queue: enough to fill a batch from one busy event type
 PREFETCH = 500
-#: batches folded at once on PostgreSQL: one batch's Python work runs while another waits for the server (the
-#: folds take their row locks in one order; a rare deadlock fails a batch as an unavailable database does, and
-#: it is requeued). SQLite writes one transaction at a time: one batch.
+#: batches folded at once on PostgreSQL where every subscription of the service says its fold may run beside
+#: itself (`concurrent=True`: it takes its row locks in one order; a rare deadlock fails a batch as an
+#: unavailable database does, and it is requeued): one batch's Python work runs while another waits for the
+#: server. A fold that reads before it decides (casework's assignment by load) keeps one batch at a time, and so
+#: does SQLite, which writes one transaction at a time.
 CONCURRENT_FOLDS = 2
 
 
@@ -103,8 +105,9 @@ class BatchFolder(SharedExtension):
 
     def start(self):
         # after every setup: the database's engine is made in its own
-        concurrent = 1 if self.database.engine.dialect.name == "sqlite" else CONCURRENT_FOLDS
-        self.slots = eventlet.semaphore.Semaphore(concurrent)
+        concurrent = (self.database.engine.dialect.name != "sqlite"
+                      and all(e.concurrent for e in self.container.entrypoints if isinstance(e, BatchSubscription)))
+        self.slots = eventlet.semaphore.Semaphore(CONCURRENT_FOLDS if concurrent else 1)
         self.thread = self.container.spawn_managed_thread(self._run)
 
     def stop(self):
@@ -238,8 +241,9 @@ class BatchSubscription(Subscription):
     queue_consumer = BatchQueueConsumer()
     folder = BatchFolder()
 
-    def __init__(self, source_service, event_type, fold: Callable, **kwargs):
+    def __init__(self, source_service, event_type, fold: Callable, concurrent: bool = False, **kwargs):
         self.fold = fold
+        self.concurrent = concurrent
         super().__init__(source_service, event_type, **kwargs)
 
     def handle_message(self, body, message):

@@ -5,6 +5,7 @@ in the consumer's own thread, in delivery order."""
 from types import SimpleNamespace
 
 import eventlet
+import pytest
 from eventlet.event import Event
 from marshmallow import ValidationError
 
@@ -154,3 +155,21 @@ def test_the_consumer_lets_the_folds_run_between_deliveries():
     eventlet.spawn(ran.append, "a fold's next step")
     consumer.handle_message(provider, {}, SimpleNamespace(delivery_info={"routing_key": "x"}))
     assert ran == ["a fold's next step"]
+
+
+@pytest.mark.parametrize("dialect, folds, slots", [
+    ("postgresql", [True, True], batch.CONCURRENT_FOLDS),  # analytics: every fold locks in one order
+    ("postgresql", [True, False], 1),  # casework's assignment reads loads before it decides
+    ("sqlite", [True], 1),  # one writing transaction at a time anyway
+])
+def test_batches_fold_at_once_only_where_every_fold_allows_it(dialect, folds, slots):
+    entrypoints = []
+    for concurrent in folds:
+        subscription = batch.BatchSubscription.__new__(batch.BatchSubscription)
+        subscription.concurrent = concurrent
+        entrypoints.append(subscription)
+    folder = batch.BatchFolder()
+    folder.container = SimpleNamespace(entrypoints=entrypoints, spawn_managed_thread=lambda run: None)
+    folder.database = SimpleNamespace(engine=SimpleNamespace(dialect=SimpleNamespace(name=dialect)))
+    folder.start()
+    assert folder.slots.balance == slots
