@@ -22,7 +22,6 @@ from datetime import date, datetime, timezone
 from functools import cache, lru_cache
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -353,13 +352,6 @@ def _spells(facts: dict, end: str) -> list[tuple]:
 
 # folding events in ------------------------------------------------------------------------------------------
 
-# statements built once: building a statement costs more than running it on SQLite
-@cache
-def _archive_insert(dialect: str):
-    ins = sqlite_insert if dialect == "sqlite" else pg_insert
-    return ins(ARCHIVE).on_conflict_do_nothing(index_elements=["event_id"])
-
-
 # PostgreSQL: the bulk writes send their rows as one JSON array parameter, unpacked by the server
 # (json_array_elements), in one round trip. An executemany would cost a round trip per row (psycopg2), and
 # SQLAlchemy's multi-row VALUES ("insertmanyvalues") spends more Python time per row than the fold itself, and
@@ -384,7 +376,8 @@ def _pg_bulk(conn, statement: str, rows: list[list], **params):
 
 
 # SQLite: the same upserts as an executemany of plain tuples, which sqlite3 runs in C (SQLAlchemy's parameter
-# processing per row cost about half as much again as SQLite's own work)
+# processing per row cost about half as much again as SQLite's own work); statements built once, as building
+# one costs more than running it
 @cache
 def _sqlite_counter_upsert() -> str:
     ins = _sqlite_insert(COUNTERS, ("metric", "municipality", "a", "b", "c", "start", "end", "n"))
@@ -398,6 +391,11 @@ def _sqlite_entity_upsert() -> str:
     return str(ins.on_conflict_do_update(index_elements=["kind", "entity_id"], set_={
         "state": ins.excluded.state, "municipality": ins.excluded.municipality, "parent": ins.excluded.parent,
     }).compile(dialect=sqlite.dialect()))
+
+
+@cache
+def _sqlite_archive():
+    return sqlite_insert(ARCHIVE).on_conflict_do_nothing(index_elements=["event_id"]).returning(ARCHIVE.c.event_id)
 
 
 def _sqlite_insert(table, columns: tuple[str, ...]):
@@ -414,12 +412,6 @@ def _archive_row(envelope: dict, now: datetime) -> dict:
             "received_at": now}
 
 
-def archive(conn, envelope: dict) -> bool:
-    """Store the envelope (JSON form) once; False if it was already there (a redelivery: do nothing)."""
-    row = _archive_row(envelope, datetime.now(timezone.utc))
-    return conn.execute(_archive_insert(conn.dialect.name), row).rowcount == 1
-
-
 def archive_many(conn, envelopes: list[dict]) -> set[str]:
     """Store the envelopes (JSON form, distinct event ids) in one statement; returns the event ids actually
     inserted (the others were there already). ON CONFLICT DO NOTHING RETURNING tells them apart even when a
@@ -429,8 +421,7 @@ def archive_many(conn, envelopes: list[dict]) -> set[str]:
         return set()
     now = datetime.now(timezone.utc)
     if conn.dialect.name == "sqlite":
-        result = conn.execute(_archive_insert("sqlite").returning(ARCHIVE.c.event_id),
-                              [_archive_row(e, now) for e in envelopes])
+        result = conn.execute(_sqlite_archive(), [_archive_row(e, now) for e in envelopes])
     else:
         result = _pg_bulk(conn, _PG_ARCHIVE, [
             [e["event_id"], e["producer"], e["event_type"], e["municipality"], e["payload"].get("person_id") or "",
