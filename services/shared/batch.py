@@ -145,17 +145,17 @@ class BatchFolder(SharedExtension):
             thread.link(self._folded)
 
     def _fold_batch(self, batch: list[tuple], after: Event | None, done: Event) -> None:
-        try:
-            valid = []
-            for entry in batch:
-                if isinstance(entry[0], Unfit):
-                    entry[0].settle()
-                else:
-                    valid.append(entry)
-            if valid:
-                self.fold(valid, after)
-        finally:
-            done.send(True)
+        valid = []
+        for entry in batch:
+            if isinstance(entry[0], Unfit):
+                entry[0].settle()
+            else:
+                valid.append(entry)
+        if valid:
+            self.fold(valid, after)
+        # only once all its messages are settled: a batch cut short (stop(), or a fault that kills the
+        # container) leaves `done` unsent, so no later batch's ack covers what it did not settle
+        done.send(True)
 
     def _folded(self, thread) -> None:
         self.folding.discard(thread)

@@ -94,6 +94,20 @@ def test_a_later_batch_that_commits_first_acks_only_after_the_earlier_one():
     assert channel.settled == {1, 2, 3, 4, 5, 6}
 
 
+def test_a_batch_cut_short_lets_no_later_batch_ack_over_it():
+    folder, transactions, subscription, _ = _folder()
+    channel = Channel()
+    first, second = channel.deliver(2), channel.deliver(2)
+    transactions.blocked["a0"] = Event()
+    one = _cut(folder, [(f"a{i}", subscription, m) for i, m in enumerate(first)])
+    two = _cut(folder, [(f"b{i}", subscription, m) for i, m in enumerate(second)])
+    eventlet.sleep(0.05)
+    one.kill()  # the service stops while the first batch folds: it rolls back, its messages come back
+    eventlet.sleep(0.05)
+    assert transactions.folded == ["b0", "b1"] and channel.settled == set()
+    two.kill()
+
+
 def test_one_ack_per_batch_and_channel_with_its_latest_delivery():
     folder, _, subscription, _ = _folder()
     old, new = Channel(), Channel()  # a reconnect in the middle of the batch
