@@ -235,8 +235,8 @@ MONTHLY = ("ref_stage", "ref_wait")
 
 def expand(spells: Tally) -> Tally:
     """Each spell [start, end) also counts as an entry on its start day and an exit on its end day, once per
-    day (`<metric>.in`/`.out`, `end` = 'd') and once per month (`<metric>.in.m`/`.out.m`, `start` = 'YYYY-MM'). "Open on day D" is then the
-    entries minus the exits up to D: whole months from the monthly rows, D's month from the daily ones, so a
+    day (`<metric>.in`/`.out`, `end` = 'd') and once per month (`<metric>.in.m`/`.out.m`, `start` = 'YYYY-MM').
+    "Open on day D" is then the entries minus the exits up to D: whole months from the monthly rows, D's month from the daily ones, so a
     report reads a few rows per month and dimension however many cases there are. Barrier spells keep their
     (start, end) row and add age rows by the month recorded (`.age`), for the median time unresolved, and a
     resolved one counts its days to resolution on the day it was resolved (`barrier.resolved`: b = days), so

@@ -17,10 +17,10 @@ backoff, after KIM_EVENT_MAX_ATTEMPTS the dead-letter queue with the same header
 batch land in a few transactions. An unavailable database is not the events' fault: the batch is requeued
 whole after a pause, no attempt counted (as `handle_result` does for one message).
 
-On PostgreSQL up to CONCURRENT_FOLDS batches may fold at once (see there). Batches are cut from the deliveries in order, and
-each acks what it committed only once the batch before it has settled all its messages (acked, requeued,
-retried or dead-lettered): so one `basic.ack` of the latest delivery tag (`multiple`) acks a committed batch,
-and nothing that is not settled yet.
+On PostgreSQL up to CONCURRENT_FOLDS batches may fold at once (see there). Batches are cut from the deliveries
+in order, and each acks what it committed only once the batch before it has settled all its messages (acked,
+requeued, retried or dead-lettered): so one `basic.ack` of the latest delivery tag (`multiple`) acks a
+committed batch, and nothing that is not settled yet.
 """
 from __future__ import annotations
 

@@ -99,7 +99,7 @@ def test_the_duplicate_check_reads_one_birth_date_not_a_town_before_any_statisti
     engine = make_engine(db_urls["intake"])
     rows = [{"id": f"00000000-0000-4000-8000-{i:012d}", "municipality": LUEDENSCHEID, "given_name": "Test",
              "family_name": f"Person{i}", "given_name_latin": "test", "family_name_latin": f"person{i}",
-             "birth_date": date(1930, 1, 1).fromordinal(date(1930, 1, 1).toordinal() + i), "birth_year": 1930 + i // 365,
+             "birth_date": date.fromordinal(date(1930, 1, 1).toordinal() + i), "birth_year": 1930 + i // 365,
              "arrival_date": date(2026, 10, 2), "residence_status": "asylum_seeker", "languages": ["uk"],
              "created_at": datetime.now(timezone.utc), "created_by": "test", "version": 1} for i in range(2000)]
     query = domain._SAME_BIRTH_DATE.params(birth_date=date(1934, 8, 26), birth_year=1934, towns=[LUEDENSCHEID])
