@@ -235,13 +235,13 @@ MONTHLY = ("ref_stage", "ref_wait")
 
 def expand(spells: Tally) -> Tally:
     """Each spell [start, end) also counts as an entry on its start day and an exit on its end day, once per
-    day (`<metric>.in`/`.out`, `end` = 'd') and once per month (`<metric>.in.m`/`.out.m`, `start` = 'YYYY-MM').
-    "Open on day D" is then the entries minus the exits up to D: whole months from the monthly rows, D's month from the daily ones, so a
-    report reads a few rows per month and dimension however many cases there are. Barrier spells keep their
-    (start, end) row and add age rows by the month recorded (`.age`), for the median time unresolved, and a
-    resolved one counts its days to resolution on the day it was resolved (`barrier.resolved`: b = days), so
-    the time to resolve within a period is read from that period's rows alone. Other spells are only counted
-    through their entries and exits."""
+    day (`<metric>.in`/`.out`, `end` = 'd') and once per month (`<metric>.in.m`/`.out.m`, `start` = 'YYYY-MM'). "Open on
+    day D" is then the entries minus the exits up to D: whole months from the monthly rows, D's month from the daily
+    ones, so a report reads a few rows per month and dimension however many cases there are. Barrier spells keep their
+    (start, end) row and add age rows by the month recorded (`.age`), for the median time unresolved, and a resolved one
+    counts its days to resolution on the day it was resolved (`barrier.resolved`: b = days), so the time to resolve
+    within a period is read from that period's rows alone. Other spells are only counted through their entries and
+    exits."""
     out: Tally = Tally()
     for key, weight in spells.items():
         metric, m, a, b, c, start, end = key
@@ -403,13 +403,13 @@ def _sqlite_insert(table, columns: tuple[str, ...]):
     return sqlite_insert(table).values({column: bindparam(column) for column in columns})
 
 
-def _archive_row(envelope: dict, now: datetime) -> dict:
-    payload = envelope["payload"]
-    return {"event_id": envelope["event_id"], "producer": envelope["producer"],
-            "event_type": envelope["event_type"], "municipality": envelope["municipality"],
-            "person_id": payload.get("person_id") or "",
-            "occurred_at": datetime.fromisoformat(envelope["occurred_at"]), "envelope": envelope,
-            "received_at": now}
+def _archive_fields(envelope: dict) -> list:
+    """An archive row's columns from the envelope, in _ARCHIVE_COLUMNS order (occurred_at as sent: ISO)."""
+    return [envelope["event_id"], envelope["producer"], envelope["event_type"], envelope["municipality"],
+            envelope["payload"].get("person_id") or "", envelope["occurred_at"], envelope]
+
+
+_ARCHIVE_COLUMNS = ("event_id", "producer", "event_type", "municipality", "person_id", "occurred_at", "envelope")
 
 
 def archive_many(conn, envelopes: list[dict]) -> set[str]:
@@ -420,12 +420,13 @@ def archive_many(conn, envelopes: list[dict]) -> set[str]:
     if not envelopes:
         return set()
     now = datetime.now(timezone.utc)
+    rows = [_archive_fields(e) for e in envelopes]
     if conn.dialect.name == "sqlite":
-        result = conn.execute(_sqlite_archive(), [_archive_row(e, now) for e in envelopes])
+        result = conn.execute(_sqlite_archive(), [
+            {**dict(zip(_ARCHIVE_COLUMNS, row)), "occurred_at": datetime.fromisoformat(row[5]), "received_at": now}
+            for row in rows])
     else:
-        result = _pg_bulk(conn, _PG_ARCHIVE, [
-            [e["event_id"], e["producer"], e["event_type"], e["municipality"], e["payload"].get("person_id") or "",
-             e["occurred_at"], e] for e in envelopes], now=now)
+        result = _pg_bulk(conn, _PG_ARCHIVE, rows, now=now)
     return {row[0] for row in result}
 
 

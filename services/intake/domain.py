@@ -98,13 +98,12 @@ def likely_duplicates(connection: Connection, data: dict, caller: Caller) -> lis
     of "same_birth_date"); at equal scores, a same day ranks first."""
     birth_date = data.get("birth_date")
     year = birth_date.year if birth_date else data["birth_year"]
-    towns = caller.municipalities
-    params = {"birth_date": birth_date, "birth_year": year, "towns": sorted(towns)}
+    params = {"birth_date": birth_date, "birth_year": year, "towns": sorted(caller.municipalities)}
     rows = connection.execute(_SAME_BIRTH_DATE if birth_date else _SAME_BIRTH_YEAR, params).mappings()
     new = None  # prepared only when someone shares the birth date: most registrations meet nobody
     found = []
     for row in rows:
-        if row["municipality"] not in towns:
+        if not caller.sees_municipality(row["municipality"]):
             continue
         new = new or matching.prepared(data)
         value, why = matching.score(matching.prepared(row), new)

@@ -79,14 +79,21 @@ def _cut(folder, entries):
     return thread
 
 
-def test_a_later_batch_that_commits_first_acks_only_after_the_earlier_one():
+def _two_batches(size):
+    """Two batches of `size` cut one after the other; the first one's fold waits for transactions.blocked["a0"],
+    so the second commits first."""
     folder, transactions, subscription, _ = _folder()
     channel = Channel()
-    first, second = channel.deliver(3), channel.deliver(3)
+    first, second = channel.deliver(size), channel.deliver(size)
     transactions.blocked["a0"] = Event()
     one = _cut(folder, [(f"a{i}", subscription, m) for i, m in enumerate(first)])
     two = _cut(folder, [(f"b{i}", subscription, m) for i, m in enumerate(second)])
     eventlet.sleep(0.05)
+    return transactions, channel, one, two
+
+
+def test_a_later_batch_that_commits_first_acks_only_after_the_earlier_one():
+    transactions, channel, one, two = _two_batches(3)
     assert transactions.folded == ["b0", "b1", "b2"]  # the second batch committed...
     assert channel.settled == set()  # ...but its ack would cover the first batch's open deliveries
     transactions.blocked["a0"].send(True)
@@ -95,13 +102,7 @@ def test_a_later_batch_that_commits_first_acks_only_after_the_earlier_one():
 
 
 def test_a_batch_cut_short_lets_no_later_batch_ack_over_it():
-    folder, transactions, subscription, _ = _folder()
-    channel = Channel()
-    first, second = channel.deliver(2), channel.deliver(2)
-    transactions.blocked["a0"] = Event()
-    one = _cut(folder, [(f"a{i}", subscription, m) for i, m in enumerate(first)])
-    two = _cut(folder, [(f"b{i}", subscription, m) for i, m in enumerate(second)])
-    eventlet.sleep(0.05)
+    transactions, channel, one, two = _two_batches(2)
     one.kill()  # the service stops while the first batch folds: it rolls back, its messages come back
     eventlet.sleep(0.05)
     assert transactions.folded == ["b0", "b1"] and channel.settled == set()
