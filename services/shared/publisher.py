@@ -225,6 +225,8 @@ class ConfirmedPublisher:
                 producer.maybe_declare(entity)
         with self._writes.corked():
             for pending in batch:
+                if pending.cancelled:  # its caller gave up while the connection was made: not sent after all
+                    continue
                 message = dict(pending.message)
                 producer.publish(message.pop("body"), retry=False, **message)
                 self._tag += 1

@@ -107,6 +107,26 @@ def test_a_lost_broker_fails_only_the_waiting_callers_and_the_runner_reconnects_
     assert "unreachable" in states[0] and "reachable again" in states[1]
 
 
+def test_a_message_given_up_after_the_runner_took_it_is_not_sent(amqp_uri, queue, run_publisher, monkeypatch):
+    """The runner takes a batch, then connects and declares (it yields meanwhile): a caller that gives up in
+    that moment must not have its message sent after all (seen once in CI, right after a broker came back)."""
+    publisher = run_publisher(amqp_uri, timeout=30)
+    publisher.publish({"n": 1}, exchange=EXCHANGE, routing_key="bound")
+    send = publisher._send
+
+    def caller_gives_up_while_connecting(batch):
+        for pending in batch:
+            if pending.message["body"]["n"] == 2:
+                pending.cancelled = True
+        return send(batch)
+    monkeypatch.setattr(publisher, "_send", caller_gives_up_while_connecting)
+    with pytest.raises(eventlet.Timeout):
+        with eventlet.Timeout(0.5):
+            publisher.publish({"n": 2}, exchange=EXCHANGE, routing_key="bound")
+    publisher.publish({"n": 3}, exchange=EXCHANGE, routing_key="bound")
+    assert [body["n"] for body in queue()] == [1, 3]
+
+
 def test_a_caller_that_gives_up_takes_its_message_back(amqp_uri, queue, run_publisher):
     proxy = Proxy()
     try:
