@@ -417,14 +417,15 @@ def interleaved(rounds: int, *phases) -> list[dict]:
     return out
 
 
-def against_floor(rounds: int, echo: Target, echo_phase, kim: Target, kim_phase) -> tuple[dict, dict]:
-    """The floor's and KIM's phase in alternating rounds (see `interleaved`); each side's result also holds the
+def against_floor(rounds: int, echo: Target, echo_phase, kim: Target, kim_phase, *more_kim_phases) -> tuple[dict, ...]:
+    """The floor's and KIM's phase(s) in alternating rounds (see `interleaved`); each side's result also holds the
     CPU ms per request of its processes under "cpu"."""
-    spent = collections.Counter(), collections.Counter()
-    runs = interleaved(rounds, with_cpu(echo, echo_phase, spent[0]), with_cpu(kim, kim_phase, spent[1]))
+    phases = [(echo, echo_phase), (kim, kim_phase)] + [(kim, phase) for phase in more_kim_phases]
+    spent = [collections.Counter() for _ in phases]
+    runs = interleaved(rounds, *(with_cpu(target, phase, cpu) for (target, phase), cpu in zip(phases, spent)))
     for run, cpu in zip(runs, spent):
         run["cpu"] = cpu_ms_per_request(cpu, len(run["samples"]))
-    return runs[0], runs[1]
+    return tuple(runs)
 
 
 def round_ratios(system: dict, floor: dict) -> list[float]:

@@ -1,5 +1,6 @@
 """Benchmark: registering persons through the gateway (`POST /v1/persons`) and the lag until their cases open,
-against the machine's floor (a bare nameko HTTP -> RPC echo) measured in the same run.
+against the machine's floor (a bare nameko HTTP -> RPC echo) measured in the same run. A third phase in the same
+alternating rounds registers with `confirmed_new: true`, which skips the duplicate check: what the check costs.
 
     .venv/bin/python bench/intake.py [--n 2000] [--concurrency 20] [--rate 100] [--duration 10] [--json]
 
@@ -18,15 +19,16 @@ from common import (BENCH_DB, MUNICIPALITY, against_floor, arguments, check, clo
                     open_loop, percentile, round_ratios, summarize, table)
 
 
-def person_body(i: int) -> bytes:
+def person_body(i: int, confirmed_new: bool = False) -> bytes:
     """Synthetic data only. Each person its own birth date, so the duplicate check runs on every registration (as
-    in production) and finds no likely duplicate; the phases' offsets (0, 1e6, 2e6) get their own ranges."""
+    in production) and finds no likely duplicate; the phases' offsets (0, 1e6, 2e6, 3e6) get their own ranges."""
     birth = date(1930, 1, 1) + timedelta(days=(i // 1_000_000) * 9000 + i % 1_000_000)
     return json.dumps({
         "given_name": "Test", "family_name": f"Person{i}", "birth_date": birth.isoformat(),
         "municipality": MUNICIPALITY, "arrival_date": "2026-10-02", "residence_status": "temporary_protection",
         "languages": ["uk"], "consents": [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:00Z",
                                            "basis": "signed_form"}],
+        **({"confirmed_new": True} if confirmed_new else {}),
     }).encode()
 
 
@@ -101,8 +103,8 @@ def main() -> None:
         def echo_request(i):
             return "POST", "/echo", person_body(i), echo.headers()
 
-        def register(offset):
-            return lambda i: ("POST", "/v1/persons", person_body(offset + i), kim.headers())
+        def register(offset, confirmed_new=False):
+            return lambda i: ("POST", "/v1/persons", person_body(offset + i, confirmed_new), kim.headers())
         listener = CaseEventListener(amqp_uri)
         listener.start()
         try:
@@ -110,13 +112,15 @@ def main() -> None:
             closed_loop(kim, register(1_000_000), c, n=warmup)  # first connections, caches; not counted
             per_round = args.n // args.rounds
             log(f"echo floor and intake: {args.rounds} alternating rounds of {per_round} requests, concurrency {c}")
-            offsets = iter(range(0, args.n, per_round))
-            floor_run, intake_run = against_floor(
+            offsets, unchecked_offsets = iter(range(0, args.n, per_round)), iter(range(3_000_000, 4_000_000, per_round))
+            floor_run, intake_run, unchecked_run = against_floor(
                 args.rounds, echo, lambda: closed_loop(echo, echo_request, c, n=per_round),
-                kim, lambda: closed_loop(kim, register(next(offsets)), c, n=per_round))
+                kim, lambda: closed_loop(kim, register(next(offsets)), c, n=per_round),
+                lambda: closed_loop(kim, register(next(unchecked_offsets), confirmed_new=True), c, n=per_round))
             closed, elapsed = intake_run["samples"], intake_run["elapsed"]
             closed_returned = registered(closed)
-            listener.wait_for(closed_returned, args.case_timeout)  # a drained backlog before the next phase
+            # a drained backlog before the next phase
+            listener.wait_for(closed_returned | registered(unchecked_run["samples"]), args.case_timeout)
             log(f"intake: open loop at {args.rate:g} req/s for {args.duration:g} s")
             fixed, fixed_elapsed = open_loop(kim, register(2_000_000), args.rate, args.duration)
             fixed_returned = registered(fixed)
@@ -126,12 +130,17 @@ def main() -> None:
 
     floor = summarize(floor_run["samples"], floor_run["elapsed"])
     intake = {**summarize(closed, elapsed, ok=(201,)), "failures": statuses(closed)}
+    unchecked = {**summarize(unchecked_run["samples"], unchecked_run["elapsed"], ok=(201,)),
+                 "failures": statuses(unchecked_run["samples"])}
     rate = {**summarize(fixed, fixed_elapsed, ok=(201,)), "failures": statuses(fixed), "target_rps": args.rate}
     figures = {
         "database": BENCH_DB, "concurrency": c, "echo_floor": floor, "intake": intake,
         "intake_pct_of_floor": round(100 * intake["rps"] / floor["rps"], 1),
         "pct_of_floor_per_round": round_ratios(intake_run, floor_run),
-        "cpu_ms_per_request": {"echo_floor": floor_run["cpu"], "intake": intake_run["cpu"]},
+        "without_duplicate_check": unchecked,
+        "without_duplicate_check_pct_of_floor": round(100 * unchecked["rps"] / floor["rps"], 1),
+        "cpu_ms_per_request": {"echo_floor": floor_run["cpu"], "intake": intake_run["cpu"],
+                               "without_duplicate_check": unchecked_run["cpu"]},
         "case_lag": case_lag(closed_returned, listener.arrived["case_opened"]),
         "open_loop": rate, "open_loop_case_lag": case_lag(fixed_returned, listener.arrived["case_opened"]),
     }
@@ -152,6 +161,10 @@ def main() -> None:
          f"per round {figures['pct_of_floor_per_round']}"),
         ("  CPU ms per request", figures["cpu_ms_per_request"]["intake"]["total"],
          ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_request"]["intake"].items() if k != "total")),
+        ("  without the duplicate check req/s", unchecked["rps"],
+         f"{figures['without_duplicate_check_pct_of_floor']} % of the floor (confirmed_new: true); "
+         f"CPU ms per request {figures['cpu_ms_per_request']['without_duplicate_check']['total']}; "
+         f"errors {unchecked['errors']} {unchecked['failures'] or ''}"),
         ("  echo floor: CPU ms per request", figures["cpu_ms_per_request"]["echo_floor"]["total"],
          ", ".join(f"{k} {v}" for k, v in figures["cpu_ms_per_request"]["echo_floor"].items() if k != "total")),
         ("  case lag ms", latencies(lag), f"max {lag['max_ms']}; opened {lag['opened']}/{lag['persons']}"),

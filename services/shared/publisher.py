@@ -99,6 +99,7 @@ class ConfirmedPublisher:
         self._writes: _CorkedWrites | None = None
         self._inflight: dict[int, _Pending] = {}  # delivery tag -> message awaiting its confirm
         self._returnable: dict[str, _Pending] = {}  # message id -> mandatory message awaiting its confirm
+        self._declared: set = set()  # exchanges and queues declared on the current connection
 
     def publish(self, payload, timeout: float | None = None, **message) -> None:
         """Publish one message: kombu's `Producer.publish` arguments, plus nameko's `extra_headers`. Raises
@@ -220,14 +221,17 @@ class ConfirmedPublisher:
 
     def _send(self, batch: list[_Pending]) -> None:
         producer = self._get_producer()
-        for pending in batch:  # declarations wait for the broker's answer: before corking (kombu caches them)
+        for pending in batch:  # declarations wait for the broker's answer: before corking
             for entity in pending.message["declare"]:
-                producer.maybe_declare(entity)
+                if entity not in self._declared:  # kombu's own cache check copies the entity on every call
+                    producer.maybe_declare(entity)
+                    self._declared.add(entity)
         with self._writes.corked():
             for pending in batch:
                 if pending.cancelled:  # its caller gave up while the connection was made: not sent after all
                     continue
                 message = dict(pending.message)
+                del message["declare"]  # declared above
                 producer.publish(message.pop("body"), retry=False, **message)
                 self._tag += 1
                 self._inflight[self._tag] = pending
@@ -273,6 +277,7 @@ class ConfirmedPublisher:
             channel.events["basic_nack"].add(lambda tag, multiple: self._on_confirm(tag, multiple, nacked=True))
             self._producer = Producer(channel, on_return=self._on_return)
             self._tag = 0
+            self._declared = set()
         return self._producer
 
     def _close(self, graceful: bool = False):

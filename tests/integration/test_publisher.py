@@ -83,6 +83,32 @@ def test_a_dropped_connection_is_reconnected_and_the_message_published(amqp_uri,
         proxy.close()
 
 
+def test_an_exchange_is_declared_once_per_connection_and_again_on_the_next(amqp_uri, run_publisher, monkeypatch):
+    from kombu import Producer
+
+    declared = []
+    real = Producer.maybe_declare
+    monkeypatch.setattr(Producer, "maybe_declare", lambda self, entity, *a, **kw: (declared.append(entity.name),
+                                                                                   real(self, entity, *a, **kw))[1])
+    exchange = Exchange("test.publisher.redeclared", type="topic", durable=False, auto_delete=False)
+    proxy = Proxy()
+    try:
+        publisher = run_publisher(amqp_uri.replace("localhost:5672", f"127.0.0.1:{proxy.port}"))
+        for i in range(3):
+            publisher.publish({"n": i}, exchange=exchange, routing_key="any")
+        assert declared == [exchange.name]
+        with Connection(amqp_uri) as admin:  # gone while the publisher is away: the next connection declares it
+            exchange(admin.default_channel).delete()
+        proxy.stop()
+        eventlet.spawn_after(0.2, proxy.start)
+        publisher.publish({"n": 3}, exchange=exchange, routing_key="any")  # no exchange: the channel would fail
+        assert declared == [exchange.name, exchange.name]
+    finally:
+        proxy.close()
+        with Connection(amqp_uri) as admin:
+            exchange(admin.default_channel).delete()
+
+
 def test_a_lost_broker_fails_only_the_waiting_callers_and_the_runner_reconnects_when_it_is_back(
         amqp_uri, queue, run_publisher, caplog):
     caplog.set_level(logging.INFO, logger="services.shared.connection")
