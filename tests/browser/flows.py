@@ -451,6 +451,26 @@ def casework(s):
     contact.locator("[name=duration_minutes]").fill("45")
     contact.locator("button[type=submit]").click()
     page.wait_for_selector("#contacts-title ~ table")
+    # an appointment planned, then completed as held (a little earlier than planned) with what came of it
+    now = datetime.datetime.now()
+    planned_at, held_at = ((now + delta).strftime("%Y-%m-%dT%H:%M") for delta in (datetime.timedelta(hours=2),
+                                                                                 -datetime.timedelta(minutes=5)))
+    contact.locator("[name=status]").select_option("planned")
+    contact.locator("[name=occurred_at]").fill(planned_at)
+    contact.locator("[name=channel]").select_option("phone")
+    contact.locator("button[type=submit]").click()
+    planned = page.locator("#contacts-title ~ table tr", has_text="geplant")
+    planned.locator("details.edit-contact > summary").click()
+    complete = planned.locator("form.edit-contact")
+    assert complete.locator("[name=occurred_at]").input_value() == planned_at
+    complete.locator("[name=occurred_at]").fill(held_at)
+    complete.locator("[name=duration_minutes]").fill("20")
+    complete.locator("[name=follow_up_on]").fill("2026-12-04")
+    s.check("23a-contact-complete")
+    complete.locator("button[type=submit]").click()
+    page.wait_for_selector("#contacts-title ~ table tr:has-text('2026-12-04') >> text=gehalten")
+    assert page.locator("#contacts-title ~ table tr", has_text="geplant").count() == 0
+    assert page.locator("#contacts-title ~ table details.edit-contact").count() == 0  # held is final
     # the offer suggestion with its explanation, and the referral sent
     suggestion = page.locator(f"article.suggestion[data-offer='{offer['id']}']")
     suggestion.wait_for()
@@ -512,6 +532,7 @@ def casework(s):
     profile.locator("[name=capacity]").fill("45")
     profile.locator("[name=languages]").fill("de, uk, ar")
     profile.locator("[name='coverage.0.weekdays'][value=sun]").uncheck()  # no longer on Sundays
+    profile.locator("[name='coverage.0.hours_per_week']").fill("20")  # the rest of the week elsewhere
     current = requests.get(f"{s.url}/v1/case-managers/{manager['id']}", timeout=10,
                            headers={"Authorization": f"Bearer {lead}"})
     s.api("PATCH", f"/v1/case-managers/{manager['id']}", lead, json={"hours_per_week": 35},
@@ -523,7 +544,8 @@ def casework(s):
     page.wait_for_selector(f"li[data-case-manager='{manager['id']}'] >> text=Kapazität: 45")
     saved = s.api("GET", f"/v1/case-managers/{manager['id']}", lead)
     assert saved["capacity"] == 45 and saved["hours_per_week"] == 35 and "ar" in saved["languages"], saved
-    assert [(c["municipality"], "sun" in c["weekdays"]) for c in saved["coverage"]] == [(LUEDENSCHEID, False)], saved
+    assert [(c["municipality"], "sun" in c["weekdays"], c["hours_per_week"]) for c in saved["coverage"]] == [
+        (LUEDENSCHEID, False, 20)], saved
     s.check("26d-profile-saved")
 
     # the unassigned queue: a case in a town no case manager serves yet waits there, with its assign form

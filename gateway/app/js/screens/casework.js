@@ -31,7 +31,8 @@ addTexts({
     referrals: "Vermittlungen", offer: "Angebot", provider: "Träger", answer_due: "Antwort fällig",
     no_suggestions: "Keine passenden Angebote.", no_referrals: "Noch keine Vermittlungen.", referral_sent: "Die Vermittlung ist gesendet.",
     person_link: "Personendatensatz", saved_ok: "Gespeichert.", status_changed: "Der Status ist geändert.",
-    case_manager: "Fallmanager*in", held: "gehalten", planned: "geplant",
+    case_manager: "Fallmanager*in", held: "gehalten", planned: "geplant", cancelled: "abgesagt",
+    complete_contact: "Termin abschließen",
     "due.action": "Aufgabe", "due.goal": "Ziel", "due.follow_up": "Wiedervorlage", "due.appointment": "Termin",
     edit_goal: "Ziel bearbeiten", edit_action: "Aufgabe bearbeiten", goal_status: "Stand des Ziels", action_status: "Stand der Aufgabe",
     no_changes: "Keine Änderung zum Speichern.", edit_conflict: "Inzwischen von jemand anderem geändert",
@@ -67,7 +68,8 @@ addTexts({
     referrals: "Referrals", offer: "Offer", provider: "Provider", answer_due: "Answer due",
     no_suggestions: "No suitable offers.", no_referrals: "No referrals yet.", referral_sent: "The referral is sent.",
     person_link: "Person record", saved_ok: "Saved.", status_changed: "The status is changed.",
-    case_manager: "Case manager", held: "held", planned: "planned",
+    case_manager: "Case manager", held: "held", planned: "planned", cancelled: "cancelled",
+    complete_contact: "Complete appointment",
     "due.action": "Task", "due.goal": "Goal", "due.follow_up": "Follow-up", "due.appointment": "Appointment",
     edit_goal: "Edit goal", edit_action: "Edit task", goal_status: "Goal status", action_status: "Task status",
     no_changes: "Nothing changed to save.", edit_conflict: "Changed by someone else meanwhile",
@@ -175,6 +177,12 @@ function fmtTime(value) {
   if (!value) return t("none");
   const d = new Date(value);
   return d.toLocaleString(getLang() === "de" ? "de-DE" : "en-GB", { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** An API timestamp as a datetime-local input's value (the browser's time zone, to the minute). */
+function localTime(value) {
+  const d = new Date(value);
+  return new Date(d - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 }
 
 // the case page -----------------------------------------------------------------------------------------------
@@ -380,8 +388,29 @@ function planSection(ctx, c, plan, reload) {
 function contactsSection(ctx, c, contacts, reload) {
   if (contacts.error) return section("contacts-title", t("contacts"), problemNotice(contacts));
   const items = contacts.items || [];
-  const list = items.length ? table(t("contacts"), [t("occurred_at"), t("contact_status"), t("channel"), t("duration_minutes"), t("follow_up_on")],
-    items.map((x) => [fmtTime(x.occurred_at), t(x.status) || codeLabel(x.status), codeLabel(x.channel), fmt(x.duration_minutes), fmt(x.follow_up_on)]))
+  const open = c.status !== "closed";
+  // a planned appointment is completed once: held (when, how long, what came of it) or cancelled
+  const complete = (x) => editForm({
+    label: `${t("complete_contact")}: ${fmtTime(x.occurred_at)}`,
+    summary: h("span", {}, t("complete_contact"), h("span", { class: "visually-hidden" }, `: ${fmtTime(x.occurred_at)}`)),
+    cls: "edit-contact", record: x, names: ["status", "occurred_at", "duration_minutes", "follow_up_on", "summary"],
+    path: `/v1/cases/${c.id}/contacts/${x.id}`,
+    controls: [field("status", { label: t("contact_status"), required: true, options: [["held", t("held")], ["cancelled", t("cancelled")]], value: "held" }),
+      field("occurred_at", { label: t("occurred_at"), type: "datetime-local", required: true, value: localTime(x.occurred_at) }),
+      field("duration_minutes", { label: t("duration_minutes"), type: "number", attrs: { "data-type": "int", min: 0 } }),
+      field("follow_up_on", { label: t("follow_up_on"), type: "date" }),
+      field("summary", { label: t("summary"), type: "textarea" })],
+    toBody: (f) => {
+      const body = readForm(f);
+      if (body.occurred_at) body.occurred_at = new Date(body.occurred_at).toISOString();
+      return body;
+    },
+    formats: { occurred_at: fmtTime },
+    reread: async () => (await api("GET", `/v1/cases/${c.id}/contacts`, { query: { limit: 50 } })).data.items.find((y) => y.id === x.id),
+    onSaved: reload });
+  const list = items.length ? table(t("contacts"), [t("occurred_at"), t("contact_status"), t("channel"), t("duration_minutes"), t("follow_up_on"), ""],
+    items.map((x) => [fmtTime(x.occurred_at), t(x.status) || codeLabel(x.status), codeLabel(x.channel), fmt(x.duration_minutes), fmt(x.follow_up_on),
+      open && x.status === "planned" ? complete(x) : ""]))
     : h("p", {}, t("no_contacts"));
   const add = form(t("record_contact"),
     h("div", { class: "grid" },
@@ -398,7 +427,7 @@ function contactsSection(ctx, c, contacts, reload) {
     if (body.occurred_at) body.occurred_at = new Date(body.occurred_at).toISOString();
     run(add, () => api("POST", `/v1/cases/${c.id}/contacts`, { body }), () => { announce(t("saved_ok")); reload(); });
   });
-  return section("contacts-title", t("contacts"), list, c.status === "closed" ? null : add);
+  return section("contacts-title", t("contacts"), list, open ? add : null);
 }
 
 function codeText(codes, code) {

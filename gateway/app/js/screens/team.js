@@ -17,6 +17,7 @@ addTexts({
     profiles: "Profile der Fallmanager*innen", edit_profile: "Profil bearbeiten", hours_per_week: "Wochenstunden",
     capacity_hint: "Leer: aus den Wochenstunden berechnet", team_lead_flag: "Leitet das Team", active: "Aktiv",
     coverage: "Einsatzplan", coverage_row: "Einsatz {n}", weekdays: "Wochentage", coverage_new: "Neuer Einsatz (optional)",
+    town_hours: "Wochenstunden in dieser Kommune", town_hours_hint: "Leer: Anteil der Wochenstunden nach Wochentagen",
     "wd.mon": "Mo", "wd.tue": "Di", "wd.wed": "Mi", "wd.thu": "Do", "wd.fri": "Fr", "wd.sat": "Sa", "wd.sun": "So",
     inactive: "inaktiv",
   },
@@ -31,6 +32,7 @@ addTexts({
     profiles: "Case managers' profiles", edit_profile: "Edit profile", hours_per_week: "Hours per week",
     capacity_hint: "Empty: computed from the hours", team_lead_flag: "Leads the team", active: "Active",
     coverage: "Coverage", coverage_row: "Coverage {n}", weekdays: "Weekdays", coverage_new: "New coverage (optional)",
+    town_hours: "Hours per week in this town", town_hours_hint: "Empty: a share of the hours by weekdays",
     "wd.mon": "Mon", "wd.tue": "Tue", "wd.wed": "Wed", "wd.thu": "Thu", "wd.fri": "Fri", "wd.sat": "Sat", "wd.sun": "Sun",
     inactive: "inactive",
   },
@@ -66,7 +68,9 @@ function profileForm(ctx, m, reload) {
     field(`coverage.${i}.municipality`, { label: t("municipality"), options: towns, value: cov?.municipality, attrs: { "data-skip": "" } }),
     h("fieldset", { class: "weekdays" }, h("legend", {}, t("weekdays")),
       WEEKDAYS.map((d) => field(`coverage.${i}.weekdays`, { label: t(`wd.${d}`), type: "checkbox", value: cov?.weekdays.includes(d),
-        attrs: { value: d, "data-skip": "" } })))));
+        attrs: { value: d, "data-skip": "" } }))),
+    field(`coverage.${i}.hours_per_week`, { label: t("town_hours"), type: "number", value: cov?.hours_per_week, hint: t("town_hours_hint"),
+      attrs: { step: "0.5", min: 0, max: 60, "data-skip": "" } })));
   const toBody = (f) => {
     const body = cleared(f, readForm(f), { texts: ["name"] });
     body.languages ||= [];
@@ -76,8 +80,10 @@ function profileForm(ctx, m, reload) {
     body.coverage = [...m.coverage, null].flatMap((cov, i) => {
       const town = f.querySelector(`[name="coverage.${i}.municipality"]`).value;
       const days = [...f.querySelectorAll(`[name="coverage.${i}.weekdays"]`)].filter((x) => x.checked).map((x) => x.value);
-      if (!town && !days.length) return [];
-      return [{ municipality: town, weekdays: days, hours_per_week: cov && cov.municipality === town ? cov.hours_per_week : null }];
+      const hours = f.querySelector(`[name="coverage.${i}.hours_per_week"]`).value.trim();
+      if (!town && !days.length && !hours) return [];
+      // empty: the API splits the total hours by weekdays
+      return [{ municipality: town, weekdays: days, hours_per_week: hours ? Number.parseFloat(hours.replace(",", ".")) : null }];
     });
     return body;
   };
@@ -93,7 +99,8 @@ function profileForm(ctx, m, reload) {
       field("team_lead", { label: t("team_lead_flag"), type: "checkbox", value: m.team_lead }),
       field("active", { label: t("active"), type: "checkbox", value: m.active })],
     extra: [h("div", { class: "coverage" }, h("p", {}, h("strong", {}, t("coverage"))), h("div", { class: "grid" }, rows))],
-    formats: { coverage: (list) => (list || []).map((c) => `${townName(ctx.config, c.municipality)}: ${c.weekdays.map((d) => t(`wd.${d}`)).join(", ")}`).join("; ") || t("none") },
+    formats: { coverage: (list) => (list || []).map((c) => `${townName(ctx.config, c.municipality)}: ${c.weekdays.map((d) => t(`wd.${d}`)).join(", ")}`
+      + (c.hours_per_week != null ? ` (${c.hours_per_week} h)` : "")).join("; ") || t("none") },
     toBody, reread: async () => asEdited((await api("GET", `/v1/case-managers/${m.id}`)).data), onSaved: reload });
 }
 
