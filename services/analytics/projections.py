@@ -638,6 +638,13 @@ def _apply(conn, delta: dict) -> None:
         _pg_bulk(conn, _PG_COUNTERS, rows)
 
 
+def events_of_person(conn, person_id: str, municipalities: list[str]) -> list[dict]:
+    """The archived envelopes about the person in these towns, oldest first."""
+    return [row.envelope for row in conn.execute(
+        select(ARCHIVE.c.envelope).where(ARCHIVE.c.person_id == person_id, ARCHIVE.c.municipality.in_(municipalities))
+        .order_by(ARCHIVE.c.occurred_at, ARCHIVE.c.id))]
+
+
 def erase(conn, person_id: str) -> None:
     """Art. 17: the person's id is replaced by a random pseudonym in the archive and the entities, so nothing
     here links to the person any more; the counters (anonymous aggregates) and a rebuild stay as they were."""

@@ -17,7 +17,7 @@ from services.shared.batch import batch_subscribe
 from services.shared.db import Database
 from services.shared.errors import Forbidden
 from services.shared.rpc import rpc
-from services.shared.schemas import load_or_raise, schema
+from services.shared.schemas import PersonIdSchema, load_or_raise, schema
 from services.shared.service import ServiceBase
 from services.shared.settings import Settings
 
@@ -39,9 +39,15 @@ class MinCell(DependencyProvider):
         return self.k
 
 
-def fold_events(uow, envelopes, settings):
-    """The batch consumer's fold (services/shared/batch.py): archive and project the events."""
-    projections.ingest_many(uow.connection, [projections.jsonable(e) for e in envelopes])
+def fold_events(uow, envelopes, settings=None) -> list[bool]:
+    """The batch consumer's fold (services/shared/batch.py): archive and project the events. A person's
+    erasure, once its pseudonymisation is done, is confirmed (`erasure_confirmed`) in the same transaction."""
+    fresh = projections.ingest_many(uow.connection, [projections.jsonable(e) for e in envelopes])
+    for envelope, new in zip(envelopes, fresh):
+        if new and envelope["event_type"] == "person_erased":
+            uow.emit("erasure_confirmed", envelope["municipality"],
+                     {"erasure_id": envelope["payload"]["erasure_id"], "service": "analytics"})
+    return fresh
 
 
 class _Consumer:
@@ -54,7 +60,7 @@ class _Consumer:
         @batch_subscribe(producer, event_type, fold=fold_events, concurrent=True)  # projections.LOCK_ORDER
         def handle(self, envelope):
             with self.db.transaction() as uow:
-                return projections.ingest(uow.connection, projections.jsonable(envelope))
+                return fold_events(uow, [envelope])[0]
         handle.__name__ = f"on_{producer}_{event_type}"
         return handle
 
@@ -65,6 +71,15 @@ class AnalyticsService(ServiceBase):
     db = Database(metadata)
     caller = CallerProvider()
     min_cell = MinCell()
+
+    @rpc
+    def export_person(self, person_id) -> list[dict]:
+        """Art. 15: the archived events about the person (ids, codes, dates; the counters hold no person) in the
+        caller's towns (permission `person:export`), for intake's export."""
+        caller = self.caller.require(Permission.PERSON_EXPORT)
+        path = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
+        with self.db.transaction() as uow:
+            return projections.events_of_person(uow.connection, str(path["person_id"]), sorted(caller.municipalities))
 
     def _scope(self, requested: str | None) -> list[str]:
         """The caller's municipalities, or the one asked for if it is one of them."""

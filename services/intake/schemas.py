@@ -7,7 +7,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from services.shared.events import CONSENT_PURPOSES, RESIDENCE_STATUSES, ags_field, language_code, utc_datetime
 from services.shared.countries import NATIONALITY_CODES
 from services.shared.schemas import CleanText
-from services.shared.schemas import CanonicalUUID, PageQuerySchema
+from services.shared.schemas import CanonicalUUID, PageQuerySchema, PersonIdSchema
 
 #: on what basis a consent was recorded (Art. 7(1): the controller must be able to demonstrate it)
 CONSENT_BASES = ("signed_form", "oral_with_interpreter", "oral", "electronic")
@@ -208,10 +208,6 @@ def _address_of(person) -> dict | None:
     get = person.get if isinstance(person, dict) else lambda name: getattr(person, name, None)
     parts = {part: get(f"address_{part}") for part in ("street", "postal_code", "city")}
     return parts if any(v is not None for v in parts.values()) else None
-
-
-class PersonIdSchema(Schema):
-    person_id = CanonicalUUID(required=True)
 
 
 class ConsentPathSchema(PersonIdSchema):

@@ -28,6 +28,7 @@ class IntakeService(ServiceBase):
     caller = CallerProvider()
     settings = SettingsProvider()
     casework = RpcProxy("casework")  # need to know: may this case manager read a case of the person?
+    analytics = RpcProxy("analytics")  # its part of a person's export
 
     @rpc
     def register_person(self, data):
@@ -193,13 +194,17 @@ class IntakeService(ServiceBase):
 
     @rpc
     def export_person(self, person_id):
-        """Everything every service holds on the person: intake's own data, and casework's cases of the person
-        (asked with the caller's token; 503 if casework does not answer)."""
+        """Everything every service holds on the person: intake's own data, casework's cases of the person,
+        referrals' referrals of them and the events analytics archived about them (each asked with the caller's
+        token; 503 if one does not answer)."""
         caller = self.caller.require(Permission.PERSON_EXPORT)
         query = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
         with self.db.transaction() as uow:
             export = erasure.export_person(uow.connection, query["person_id"], caller)
-        export["cases"] = self._ask_casework(lambda: self.casework.export_person(export["person_id"]))
+        pid = export["person_id"]
+        export["cases"] = self._ask("casework", lambda: self.casework.export_person(pid))
+        export["referrals"] = self._ask("referrals", lambda: self.referrals.export_person(pid))
+        export["analytics"] = self._ask("analytics", lambda: self.analytics.export_person(pid))
         return schema(erasure.PersonExportSchema).dump(export)
 
     @rpc
@@ -223,25 +228,33 @@ class IntakeService(ServiceBase):
 
     @subscribe("casework", "erasure_confirmed")
     def record_erasure_confirmation(self, envelope):
+        return self._confirm_erasure("intake.record_erasure_confirmation", envelope)
+
+    @subscribe("analytics", "erasure_confirmed")
+    def record_analytics_erasure_confirmation(self, envelope):
+        return self._confirm_erasure("intake.record_analytics_erasure_confirmation", envelope)
+
+    def _confirm_erasure(self, consumer: str, envelope):
+        """A service's `erasure_confirmed`: once per event; an erasure of another instance is no business here."""
         with self.db.transaction() as uow:
-            if not uow.claim("intake.record_erasure_confirmation", envelope["event_id"]):
+            if not uow.claim(consumer, envelope["event_id"]):
                 return None
             payload = envelope["payload"]
             done = erasure.confirm_erasure(uow.connection, str(payload["erasure_id"]), payload["service"])
             return done and done["status"]
 
-    def _ask_casework(self, call):
-        """Calls casework with the caller's token (it travels in the worker context), within a time shorter
-        than the gateway's own wait, so the caller hears 503 from here rather than a lost reply."""
+    def _ask(self, service: str, call):
+        """Calls another service with the caller's token (it travels in the worker context), within a time
+        shorter than the gateway's own wait, so the caller hears 503 from here rather than a lost reply."""
         try:
             with eventlet.Timeout(self.settings.rpc_timeout * 0.8):
                 return call()
         except eventlet.Timeout:
-            raise Unavailable("casework did not answer in time; try again") from None
+            raise Unavailable(f"{service} did not answer in time; try again") from None
 
     def _sees_a_case_of(self, person_id) -> bool:
         """The case visibility rule lives in casework: ask it."""
-        page = self._ask_casework(lambda: self.casework.list_cases({"person_id": str(person_id), "limit": 1}))
+        page = self._ask("casework", lambda: self.casework.list_cases({"person_id": str(person_id), "limit": 1}))
         return bool(page["items"])
 
     # for referrals ---------------------------------------------------------------------------------------------
@@ -286,9 +299,4 @@ class IntakeService(ServiceBase):
 
     @subscribe("referrals", "erasure_confirmed")
     def record_referrals_erasure_confirmation(self, envelope):
-        with self.db.transaction() as uow:
-            if not uow.claim("intake.record_referrals_erasure_confirmation", envelope["event_id"]):
-                return None
-            payload = envelope["payload"]
-            done = erasure.confirm_erasure(uow.connection, str(payload["erasure_id"]), payload["service"])
-            return done and done["status"]
+        return self._confirm_erasure("intake.record_referrals_erasure_confirmation", envelope)

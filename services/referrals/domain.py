@@ -190,9 +190,16 @@ def erase_referrals_of(connection: Connection, person_id: str) -> int:
 
 
 def export_referrals_of(connection: Connection, person_id: str, caller: Caller) -> list[dict]:
-    return [with_steps(dict(r)) for r in connection.execute(select(REFERRALS).where(
+    """Art. 15: the person's referrals in the caller's towns, each with its status history (who, when)."""
+    referrals = [dict(r) for r in connection.execute(select(REFERRALS).where(
         REFERRALS.c.person_id == str(person_id), REFERRALS.c.municipality.in_(sorted(caller.municipalities)))
-        .order_by(REFERRALS.c.created_at)).mappings()]
+        .order_by(REFERRALS.c.created_at, REFERRALS.c.id)).mappings()]
+    history: dict[str, list[dict]] = {r["id"]: [] for r in referrals}
+    if referrals:
+        for row in connection.execute(select(TRANSITIONS).where(TRANSITIONS.c.referral_id.in_(list(history)))
+                                      .order_by(TRANSITIONS.c.at, TRANSITIONS.c.id)).mappings():
+            history[row["referral_id"]].append(dict(row))
+    return [{**r, "transitions": history[r["id"]]} for r in referrals]
 
 
 # events -------------------------------------------------------------------------------------------------------

@@ -227,6 +227,19 @@ class ReferralSchema(Schema):
     allowed_steps = fields.List(fields.String())
 
 
+class TransitionSchema(Schema):
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    at = utc_datetime()
+    by = fields.String(metadata={"description": "staff username, provider id or system"})
+
+
+class ReferralExportSchema(ReferralSchema):
+    """A referral as the person's Art. 15 export shows it: the record with its status history."""
+
+    transitions = fields.List(fields.Nested(TransitionSchema))
+
+
 class ReferralPageSchema(Schema):
     items = fields.List(fields.Nested(ReferralSchema))
     next_cursor = fields.String(allow_none=True)

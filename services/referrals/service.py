@@ -29,9 +29,9 @@ from .schemas import (CaseIdSchema, CompleteSchema, CreateOfferSchema, CreatePro
                       DeclineSchema, ExportQuerySchema, HsdsExportSchema, OfferIdSchema, OfferPageSchema,
                       OfferQuerySchema, OfferSchema, PartnerInboxQuerySchema, PartnerReferralDetailSchema,
                       PartnerReferralPageSchema, PartnerReferralSchema, ProviderPageSchema, ProviderSchema,
-                      ReferralIdSchema, ReferralPageSchema, ReferralQuerySchema, ReferralSchema,
-                      SuggestionPageSchema, SuggestionQuerySchema)
-from services.shared.schemas import PageQuerySchema
+                      ReferralExportSchema, ReferralIdSchema, ReferralPageSchema,
+                      ReferralQuerySchema, ReferralSchema, SuggestionPageSchema, SuggestionQuerySchema)
+from services.shared.schemas import PageQuerySchema, PersonIdSchema
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"
@@ -176,6 +176,16 @@ class ReferralsService(ServiceBase):
         with self.db.transaction() as uow:
             items, next_cursor = domain.list_referrals(uow.connection, caller, **params)
             return schema(ReferralPageSchema).dump({"items": items, "next_cursor": next_cursor})
+
+    @rpc
+    def export_person(self, person_id):
+        """Art. 15: the person's referrals in the caller's towns with their history (permission `person:export`),
+        for intake's export."""
+        caller = self.caller.require(Permission.PERSON_EXPORT)
+        path = load_or_raise(schema(PersonIdSchema), {"person_id": person_id}, "path")
+        with self.db.transaction() as uow:
+            referrals = domain.export_referrals_of(uow.connection, path["person_id"], caller)
+        return schema(ReferralExportSchema).dump(referrals, many=True)
 
     @rpc
     def get_referral(self, referral_id):

@@ -135,7 +135,7 @@ class PersonUpdatedV1(PayloadSchema):
 
 
 #: the services that hold data of a person and confirm its erasure (`erasure_confirmed`)
-ERASING_SERVICES = ("casework", "referrals")
+ERASING_SERVICES = ("casework", "referrals", "analytics")
 
 
 class PersonErasedV1(PayloadSchema):
@@ -324,6 +324,7 @@ CATALOGUE: dict[tuple[str, str, int], type[PayloadSchema]] = {
     ("casework", "case_manager_saved", 2): CaseManagerSavedV2,  # v1 stays for the archive and older producers
     **{("referrals", event, 1): ReferralEventV1 for event in REFERRAL_EVENTS},
     ("referrals", "erasure_confirmed", 1): ErasureConfirmedV1,
+    ("analytics", "erasure_confirmed", 1): ErasureConfirmedV1,
     **{("partners", event, 1): PartnerReferralEventV1 for event in PARTNER_EVENTS},
 }
 

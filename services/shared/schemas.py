@@ -53,6 +53,12 @@ class CanonicalUUID(fields.UUID):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class PersonIdSchema(Schema):
+    """A person's id in a path (`/v1/persons/{person_id}/...`), as every service holding a person's data takes it."""
+
+    person_id = CanonicalUUID(required=True)
+
+
 class PageQuerySchema(Schema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE),
                            metadata={"description": f"page size, 1 to {MAX_PAGE}"})

@@ -306,6 +306,31 @@ def test_bad_referrals(tx, offers):
         partner.answer_referral(draft["id"], "accept")
 
 
+def test_export_of_a_persons_referrals_with_their_history(tx, offers):
+    course, _ = offers
+    manager = service(tx)
+    referral = manager.create_referral({"case_id": PROFILE["case_id"], "offer_id": course["id"],
+                                        "note": "Bitte Rückruf vormittags"})
+    manager.send_referral(referral["id"])
+    service(tx, role="partner", municipalities=(), sub="vhs-bot", provider_id="vhs-luedenscheid").answer_referral(
+        referral["id"], "decline", {"reason": "no_capacity"})
+    (exported,) = service(tx, role="data_protection_officer", sub="dpo").export_person(PROFILE["person_id"])
+    assert exported["id"] == referral["id"] and exported["note"] == "Bitte Rückruf vormittags"
+    assert exported["status"] == "declined" and exported["decline_reason"] == "no_capacity"
+    assert [(t["from_status"], t["to_status"], t["by"]) for t in exported["transitions"]] == [
+        (None, "draft", "cm-1"), ("draft", "sent", "cm-1"), ("sent", "declined", "provider:vhs-luedenscheid")]
+    assert service(tx, role="data_protection_officer", municipalities=[MEINERZHAGEN]).export_person(
+        PROFILE["person_id"]) == []  # another town's
+    for role in ("case_manager", "intake_officer"):
+        with pytest.raises(Forbidden):
+            service(tx, role=role).export_person(PROFILE["person_id"])
+    with pytest.raises(Forbidden):
+        service(tx, role="partner", municipalities=(), provider_id="vhs-luedenscheid").export_person(
+            PROFILE["person_id"])
+    with pytest.raises(InvalidInput):
+        service(tx, role="team_lead").export_person("not-a-uuid")
+
+
 def envelope(event_type, payload):
     from services.shared.events import build_envelope
     return load_envelope(build_envelope("intake", event_type, LUEDENSCHEID, payload))
