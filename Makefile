@@ -10,13 +10,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-.PHONY: install up test migrate bench faults
+.PHONY: install up test test-serial migrate bench faults
 install: $(STAMP)
 
 up: $(STAMP)
 	$(BIN)/kim up
 
+# two pytest sessions side by side (tests/parallel.py); `make test-serial` runs one
 test: $(STAMP)
+	$(BIN)/python tests/parallel.py
+
+test-serial: $(STAMP)
 	$(BIN)/pytest
 
 migrate: $(STAMP)

@@ -102,6 +102,11 @@ class Screen:
         return response.json() if response.content else None
 
 
+def days_from_today(days: int) -> str:
+    """A date relative to the day the test runs: a fixed future date would turn into a past one."""
+    return (datetime.date.today() + datetime.timedelta(days=days)).isoformat()
+
+
 def person_id_in(url: str) -> str:
     return re.search(r"#/person/([0-9a-f-]{36})", url).group(1)
 
@@ -121,7 +126,7 @@ def fill_person(page, given, family, birth, arrival):
 def fill_registration(page, given, family, birth="1990-01-02"):
     fill_person(page, given, family, birth, "2026-10-02")
     page.fill("[name=municipality_arrival_date]", "2026-10-05")
-    page.fill("[name=residence_valid_until]", "2027-03-04")
+    page.fill("[name=residence_valid_until]", days_from_today(90))
     page.fill("[name=languages]", "uk, ru")
     page.fill("[name=mother_tongues]", "uk")
     page.select_option("[name=german_level]", "A1")
@@ -392,14 +397,14 @@ def casework(s):
     goal_form = page.locator("form[aria-label='Ziel hinzufügen']")
     goal_form.locator("[name=area]").select_option("language")
     goal_form.locator("[name=description]").fill("Deutsch auf Niveau B1")
-    goal_form.locator("[name=target_date]").fill("2027-06-30")
+    goal_form.locator("[name=target_date]").fill(days_from_today(200))
     goal_form.locator("[name=agreed_with_person]").check()
     goal_form.locator("button[type=submit]").click()
     page.wait_for_selector("article.goal >> text=Deutsch auf Niveau B1")
     add_action = "article.goal form[aria-label^='Aufgabe hinzufügen']"
     action_form = page.locator(add_action).first
     action_form.locator("[name=description]").fill("Anmeldung zum Integrationskurs")
-    action_form.locator("[name=due_on]").fill("2026-12-15")
+    action_form.locator("[name=due_on]").fill(days_from_today(8))
     action_form.locator("button[type=submit]").click()
     page.wait_for_selector("article.goal table >> text=Anmeldung zum Integrationskurs")
     yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
@@ -416,11 +421,12 @@ def casework(s):
     edit_goal.locator("button[type=submit]").click()
     edit_goal.locator("[name=description] >> xpath=..").locator(".field-error").wait_for()
     edit_goal.locator("[name=description]").fill("Deutsch auf Niveau B1 (DTZ)")
-    edit_goal.locator("[name=target_date]").fill("2027-05-31")
+    target_date = days_from_today(180)
+    edit_goal.locator("[name=target_date]").fill(target_date)
     s.check("22b-goal-edit")
     edit_goal.locator("button[type=submit]").click()
     page.wait_for_selector("article.goal h3 >> text=Deutsch auf Niveau B1 (DTZ)")
-    assert "2027-05-31" in page.inner_text("article.goal > p")
+    assert target_date in page.inner_text("article.goal > p")
     # editing a task: done
     row = page.locator("article.goal table tr", has_text="Anmeldung zum Integrationskurs")
     row.locator("details.edit-action > summary").click()
@@ -465,10 +471,11 @@ def casework(s):
     assert complete.locator("[name=occurred_at]").input_value() == planned_at
     complete.locator("[name=occurred_at]").fill(held_at)
     complete.locator("[name=duration_minutes]").fill("20")
-    complete.locator("[name=follow_up_on]").fill("2026-12-04")
+    follow_up_on = days_from_today(14)  # later than the overdue task the worklist shows
+    complete.locator("[name=follow_up_on]").fill(follow_up_on)
     s.check("23a-contact-complete")
     complete.locator("button[type=submit]").click()
-    page.wait_for_selector("#contacts-title ~ table tr:has-text('2026-12-04') >> text=gehalten")
+    page.wait_for_selector(f"#contacts-title ~ table tr:has-text('{follow_up_on}') >> text=gehalten")
     assert page.locator("#contacts-title ~ table tr", has_text="geplant").count() == 0
     assert page.locator("#contacts-title ~ table details.edit-contact").count() == 0  # held is final
     # the offer suggestion with its explanation, and the referral sent
@@ -504,10 +511,11 @@ def casework(s):
     assert "Anna Siebel" in page.inner_text("main")
     absence = page.locator("form[aria-label='Abwesenheit eintragen']")
     absence.locator("[name=case_manager]").select_option(manager["id"])
-    absence.locator("[name=from]").fill("2026-12-21")
-    absence.locator("[name=to]").fill("2026-12-31")
+    absent_from = days_from_today(14)
+    absence.locator("[name=from]").fill(absent_from)
+    absence.locator("[name=to]").fill(days_from_today(24))
     absence.locator("button[type=submit]").click()
-    page.wait_for_selector("#absences-title ~ div table >> text=2026-12-21")
+    page.wait_for_selector(f"#absences-title ~ div table >> text={absent_from}")
     # reassignment with a reason, to a second case manager
     second = s.api("POST", "/v1/case-managers", lead, json={
         "name": "Jonas Berg", "username": f"{username}b", "employer": "municipality",
