@@ -357,7 +357,7 @@ def cmd_import(args) -> int:
     rows = list(importer.read_rows(path))
     intake_engine, gateway_engine = make_engine(settings.db_url("intake")), make_engine(settings.db_url("gateway"))
     transactions = Transactions(intake_engine, "intake", intake_metadata)
-    run_id, audit = uuid.uuid4().hex, []
+    run_id, audit, imported = uuid.uuid4().hex, [], [0]
 
     def flush_audit():
         if audit:
@@ -366,6 +366,7 @@ def cmd_import(args) -> int:
             audit.clear()
 
     def audited(person):
+        imported[0] += 1
         audit.append(dict(at=datetime.now(timezone.utc), actor=actor, role=caller.role.value,
                           action="person.import", purpose="case_management", person_id=person["id"],
                           case_id=None, municipality=person["municipality"], request_id=f"import-{run_id}",
@@ -373,9 +374,15 @@ def cmd_import(args) -> int:
         if len(audit) >= 200:
             flush_audit()
     try:
-        summary = importer.import_persons(rows, transactions, caller, settings.municipalities, on_created=audited,
-                                          progress=importer.ProgressBar(len(rows)))
-        flush_audit()
+        try:
+            summary = importer.import_persons(rows, transactions, caller, settings.municipalities,
+                                              on_created=audited, progress=importer.ProgressBar(len(rows)))
+        finally:  # also when the import stops early (Ctrl-C, a database gone): what was imported is audited
+            flush_audit()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {imported[0]} person(s) imported and audited; run the same file again for the rest "
+              "(rows already imported are skipped)", file=sys.stderr)
+        return 130
     finally:
         intake_engine.dispose()
         gateway_engine.dispose()

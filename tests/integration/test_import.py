@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 
 from services.cli import main
-from tests.conftest import LUEDENSCHEID, MEINERZHAGEN, poll
+from tests.conftest import LUEDENSCHEID, MEINERZHAGEN, Stack, poll
 
 pytestmark = pytest.mark.integration
 ROWS = {"sqlite": 10_000, "postgresql": 1_000}
@@ -116,3 +116,35 @@ def test_a_town_the_operator_may_not_import_for_is_reported_per_row(sqlite_urls,
     assert main(["import", "persons", str(source), "--municipality", LUEDENSCHEID]) == 1
     assert "4 rows: 2 imported, 0 already imported, 2 with errors" in capsys.readouterr().out
     assert main(["import", "persons", str(source), "--municipality", "99999999"]) == 2  # not a known town
+
+
+def test_an_interrupted_import_audits_what_it_imported(sqlite_urls, monkeypatch, tmp_path, capsys):
+    """Ctrl-C in the middle of a file: the persons imported so far are audited (the audit is written in batches),
+    the operator hears how far it got, and the same file run again imports only the rest."""
+    from services.intake import importer
+
+    for service, url in sqlite_urls.items():
+        monkeypatch.setenv(f"KIM_{service.upper()}_DB_URL", url)
+    source = write_csv(tmp_path / "p.csv", rows=40)
+    argv = ["import", "persons", str(source), "--municipality", LUEDENSCHEID, "--municipality", MEINERZHAGEN,
+            "--actor", "import-test"]
+    progress_bar = importer.ProgressBar
+
+    class CtrlCAfter30Rows(progress_bar):
+        def __call__(self, done):
+            if done == 30:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(importer, "ProgressBar", CtrlCAfter30Rows)
+    assert main(argv) == 130
+    imported = sum(1 for i in range(30) if i not in bad_rows(40))  # the 30th row was done when Ctrl-C came
+    assert f"interrupted: {imported} person(s) imported and audited" in capsys.readouterr().err
+    inspect = Stack("", {}, sqlite_urls, None)
+    assert inspect.count("intake", "persons") == imported
+    assert inspect.count("gateway", "audit_entries", "action = 'person.import'") == imported
+
+    monkeypatch.setattr(importer, "ProgressBar", progress_bar)
+    assert main(argv) == 1  # the bad rows again
+    assert f", {imported} already imported," in capsys.readouterr().out
+    assert inspect.count("intake", "persons") > imported
+    assert inspect.count("gateway", "audit_entries", "action = 'person.import'") == inspect.count("intake", "persons")
