@@ -357,7 +357,7 @@ def cmd_import(args) -> int:
     rows = list(importer.read_rows(path))
     intake_engine, gateway_engine = make_engine(settings.db_url("intake")), make_engine(settings.db_url("gateway"))
     transactions = Transactions(intake_engine, "intake", intake_metadata)
-    run_id, audit, imported = uuid.uuid4().hex, [], [0]
+    run_id, audit = uuid.uuid4().hex, []
 
     def flush_audit():
         if audit:
@@ -366,7 +366,6 @@ def cmd_import(args) -> int:
             audit.clear()
 
     def audited(person):
-        imported[0] += 1
         audit.append(dict(at=datetime.now(timezone.utc), actor=actor, role=caller.role.value,
                           action="person.import", purpose="case_management", person_id=person["id"],
                           case_id=None, municipality=person["municipality"], request_id=f"import-{run_id}",
@@ -374,22 +373,20 @@ def cmd_import(args) -> int:
         if len(audit) >= 200:
             flush_audit()
     try:
-        try:
-            summary = importer.import_persons(rows, transactions, caller, settings.municipalities,
-                                              on_created=audited, progress=importer.ProgressBar(len(rows)))
-        finally:  # also when the import stops early (Ctrl-C, a database gone): what was imported is audited
-            flush_audit()
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: {imported[0]} person(s) imported and audited; run the same file again for the rest "
-              "(rows already imported are skipped)", file=sys.stderr)
-        return 130
-    finally:
+        summary = importer.import_persons(rows, transactions, caller, settings.municipalities, on_created=audited,
+                                          progress=importer.ProgressBar(len(rows)))
+    finally:  # also when the import stops on an error (a database gone): what was imported is audited
+        flush_audit()
         intake_engine.dispose()
         gateway_engine.dispose()
     report = Path(args.report or f"{path}.errors.csv")
     importer.write_report(summary, report)
     print(f"{summary.rows} rows: {summary.imported} imported, {summary.already_imported} already imported, "
           f"{summary.failed} with errors ({len(summary.errors)} listed in {report}); {summary.seconds} s")
+    if summary.interrupted:
+        print(f"interrupted: {summary.imported} person(s) imported and audited; run the same file again for the "
+              "rest (rows already imported are skipped)", file=sys.stderr)
+        return 130
     return 0 if summary.failed == 0 else 1
 
 

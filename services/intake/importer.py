@@ -42,6 +42,7 @@ class ImportSummary:
     failed: int = 0
     errors: list = field(default_factory=list)  # (row number, field, message)
     seconds: float = 0.0
+    interrupted: bool = False  # stopped by Ctrl-C; the same file run again imports the rest
 
 
 def row_body(row: dict) -> dict:
@@ -76,31 +77,37 @@ def import_persons(rows: Iterable[tuple[int, dict]], transactions, caller, serve
                    progress: Callable[[int], None] = lambda done: None) -> ImportSummary:
     summary = ImportSummary()
     started = time.monotonic()
-    for number, row in rows:
-        summary.rows += 1
-        body = row_body(row)
-        try:
-            payload = load_or_raise(schema(RegisterPersonSchema), body)
-            with transactions(idempotency_key=row_key(body)) as uow:
-                if uow.idempotent(OPERATION, caller.sub, body) is not None:
-                    summary.already_imported += 1
-                    continue
-                person = domain.register_person(uow.connection, payload, caller, served)
-                uow.remember(person["id"])
-                uow.emit("person_registered", person["municipality"], domain.person_registered(person))
-            summary.imported += 1
-            on_created(person)
-        except InvalidInput as exc:
-            summary.failed += 1
-            summary.errors.extend((number, name, message) for name, messages in
-                                  (exc.fields or {"row": [exc.detail]}).items() for message in messages)
-        except KimError as exc:  # e.g. a town the operator may not import for
-            summary.failed += 1
-            summary.errors.append((number, "row", exc.detail))
-        finally:
+    try:
+        for number, row in rows:
+            summary.rows += 1
+            _import_row(number, row, transactions, caller, served, summary, on_created)
             progress(summary.rows)
+    except KeyboardInterrupt:  # Ctrl-C: the row in hand rolled back; the summary says how far the import got
+        summary.interrupted = True
     summary.seconds = round(time.monotonic() - started, 2)
     return summary
+
+
+def _import_row(number: int, row: dict, transactions, caller, served, summary: ImportSummary, on_created) -> None:
+    body = row_body(row)
+    try:
+        payload = load_or_raise(schema(RegisterPersonSchema), body)
+        with transactions(idempotency_key=row_key(body)) as uow:
+            if uow.idempotent(OPERATION, caller.sub, body) is not None:
+                summary.already_imported += 1
+                return
+            person = domain.register_person(uow.connection, payload, caller, served)
+            uow.remember(person["id"])
+            uow.emit("person_registered", person["municipality"], domain.person_registered(person))
+        summary.imported += 1
+        on_created(person)
+    except InvalidInput as exc:
+        summary.failed += 1
+        summary.errors.extend((number, name, message) for name, messages in
+                              (exc.fields or {"row": [exc.detail]}).items() for message in messages)
+    except KimError as exc:  # e.g. a town the operator may not import for
+        summary.failed += 1
+        summary.errors.append((number, "row", exc.detail))
 
 
 def write_report(summary: ImportSummary, path: Path) -> None:
