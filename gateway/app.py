@@ -30,6 +30,7 @@ from services.shared.municipalities import MUNICIPALITIES
 from services.shared.settings import Settings
 
 from .http import ApiServer
+from .labels import labels as code_labels
 from .problems import problem
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def app_config(settings: Settings) -> dict:
             "goal_status": list(casework.GOAL_STATUSES), "action_status": list(casework.ACTION_STATUSES),
             "absence_kind": ["holiday", "sickness", "training", "other"],
         },
+        "labels": code_labels(),  # what the screens show for those codes
         "features": {"link_existing": "existing_person_id" in register_fields,
                      "birth_year": "birth_year" in register_fields},
     }

@@ -121,6 +121,9 @@ def fill_person(page, given, family, birth, arrival):
     page.select_option("[name=municipality]", LUEDENSCHEID)
     page.fill("[name=arrival_date]", arrival)
     page.select_option("[name=residence_status]", "temporary_protection")
+    # the codes read in German; the API gets the code
+    chosen = page.locator("[name=residence_status] option:checked").inner_text()
+    assert chosen == "vorübergehender Schutz (§ 24 AufenthG)", chosen
 
 
 def fill_registration(page, given, family, birth="1990-01-02"):
@@ -373,15 +376,15 @@ def casework(s):
     page.wait_for_selector("#status-title")
     assert "Bondarenko" in page.inner_text("main h1")
 
-    def transition(to):
+    def transition(to, shown):  # the code, and the status as the German screen names it
         page.select_option("[aria-label='Status ändern'] [name=to]", to)
         page.fill("[aria-label='Status ändern'] [name=reason]", f"Erstgespräch geführt ({to})")
         page.click("[aria-label='Status ändern'] button[type=submit]")
-        page.wait_for_selector(f".case-status >> text={to}")
+        page.wait_for_selector(f".case-status >> text={shown}")
 
     # a transition the API refuses is not offered; an allowed one is
     assert page.locator("[aria-label='Status ändern'] [name=to] option[value=monitoring]").count() == 0
-    transition("assessment")
+    transition("assessment", "Bedarfsfeststellung")
     # the assessment grid: every life area, need levels; then its history
     page.wait_for_selector("form[aria-label='Erhebung speichern']")
     grid = page.locator("form[aria-label='Erhebung speichern']")
@@ -391,8 +394,10 @@ def casework(s):
     grid.locator("tr[data-area=housing] select").select_option("low")
     grid.locator("button[type=submit]").click()
     page.wait_for_selector("table >> text=Verlauf der Bedarfe")
+    history = page.locator("table", has_text="Verlauf der Bedarfe").locator("tr", has_text="Sprache").inner_text()
+    assert "hoch" in history, history
     s.check("22-case-assessed")
-    transition("planning")
+    transition("planning", "Hilfeplanung")
     # the plan: a goal and a task with a due date
     goal_form = page.locator("form[aria-label='Ziel hinzufügen']")
     goal_form.locator("[name=area]").select_option("language")
@@ -433,7 +438,7 @@ def casework(s):
     row.locator("form.edit-action [name=status]").select_option("done")
     s.check("22c-action-edit")
     row.locator("form.edit-action button[type=submit]").click()
-    page.wait_for_selector("article.goal table tr:has-text('Anmeldung zum Integrationskurs') >> td >> text=done")
+    page.wait_for_selector("article.goal table tr:has-text('Anmeldung zum Integrationskurs') >> td >> text=erledigt")
     # an API error lands next to its field: a barrier without a code
     barrier_form = page.locator("form[aria-label='Hürde erfassen']")
     barrier_form.locator("button[type=submit]").click()
@@ -483,7 +488,7 @@ def casework(s):
     suggestion.wait_for()
     assert "erfüllt" in suggestion.inner_text()
     suggestion.locator("button.refer").click()
-    page.wait_for_selector("#referrals-title ~ table .referral-status >> text=sent")
+    page.wait_for_selector("#referrals-title ~ table .referral-status >> text=versandt")
     s.check("23-case", docs="case")
     # back on the worklist: the case with its next due item
     page.click("#nav >> text=Arbeitsliste")
@@ -501,7 +506,7 @@ def casework(s):
     page.wait_for_selector("#contact-title")
     assert "Bondarenko" in page.inner_text("main dl.contact")
     page.click("form.step-accept button")
-    page.wait_for_selector(".referral-status >> text=accepted")
+    page.wait_for_selector(".referral-status >> text=angenommen")
     s.check("25-partner-accepted")
 
     # the team lead: caseload against capacity, queue, absences
@@ -606,8 +611,8 @@ def casework(s):
     closure.locator("[name='evaluation.0.reached']").select_option("true")
     closure.locator("[name=note]").fill("Kurs abgeschlossen, Wohnung gefunden")
     closure.locator("button[type=submit]").click()
-    page.wait_for_selector(".case-status >> text=closed")
-    assert "goals reached" in page.inner_text(".case-outcome")
+    page.wait_for_selector(".case-status >> text=abgeschlossen")
+    assert page.inner_text(".case-outcome") == "Ziele erreicht"
     assert page.locator("form.closure").count() == 0
     s.check("29-case-closed")
 

@@ -133,8 +133,19 @@ export function addTexts(texts) {
 
 export function roleLabel(role) { return ROLE_LABELS[lang][role] || role; }
 
-/** A code of an API enumeration, readable: "asylum_procedure" -> "asylum procedure" (the code stays the value). */
-export function codeLabel(code) { return code == null ? t("none") : String(code).replaceAll("_", " "); }
+// the codes' labels per language, from /app/config.json (gateway/labels.py)
+const CODES = { de: {}, en: {} };
+
+export function addCodeLabels(labels) {
+  for (const [language, entries] of Object.entries(labels || {})) if (CODES[language]) Object.assign(CODES[language], entries);
+}
+
+/** A code of an API enumeration in the user's language: "temporary_protection" -> "vorübergehender Schutz
+ * (§ 24 AufenthG)"; a code without a label reads "temporary protection" (the code stays the value). */
+export function codeLabel(code) {
+  if (code == null) return t("none");
+  return CODES[lang][code] ?? CODES.en[code] ?? String(code).replaceAll("_", " ");
+}
 
 /** Static texts of index.html marked with data-i18n. */
 export function translatePage() {

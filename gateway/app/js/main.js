@@ -2,7 +2,7 @@
 import { claims, devSignIn, finishOidc, signOut, startOidc } from "./auth.js";
 import { h, field, notice, showProblem, run } from "./ui.js";
 import { ApiError } from "./api.js";
-import { getLang, roleLabel, setLang, t, translatePage } from "./i18n.js";
+import { addCodeLabels, getLang, roleLabel, setLang, t, translatePage } from "./i18n.js";
 import * as intake from "./screens/intake.js";
 import * as person from "./screens/person.js";
 import * as privacy from "./screens/privacy.js";
@@ -130,7 +130,10 @@ async function route() {
 }
 
 async function start() {
-  if (!config) config = await (await fetch("/app/config.json")).json();
+  if (!config) {
+    config = await (await fetch("/app/config.json")).json();
+    addCodeLabels(config.labels);
+  }
   if (config.oidc) {
     try { await finishOidc(config.oidc); } catch (e) {
       renderHeader(null); signInScreen(`${t("signin_failed")} ${e.code ? t(`oidc_${e.code}`) : e.message}`); return;
