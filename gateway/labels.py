@@ -114,6 +114,8 @@ CODE_LABELS: dict[str, tuple[str, str]] = {
     "duplicate": ("doppelt", "duplicate"),
     "goal_reached": ("Ziel erreicht", "goal reached"),
     "dropped_out": ("abgebrochen", "dropped out"),
+    # an erasure request (Art. 17): pending, then completed
+    "pending": ("ausstehend", "pending"),
     # the criteria of an offer suggestion
     "need": ("Bedarf", "need"),
     "municipality": ("Kommune", "municipality"),

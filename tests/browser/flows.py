@@ -186,6 +186,9 @@ def intake_and_privacy(s):
     first = person_id_in(page.url)
     page.wait_for_selector("#record-title")
     assert "Коваленко" in page.inner_text("main h1")
+    shown = page.inner_text("dl.record")  # codes in words, the town by its name
+    assert "vorübergehender Schutz (§ 24 AufenthG)" in shown and "Lüdenscheid (05962032)" in shown, shown
+    assert "Ukrainisch (uk)" in shown and "Ukraine" in shown, shown  # languages and nationality by name
 
     # the same person again: 409, candidates side by side; "register as new" re-sends with confirmed_new
     page.goto(f"{system.url}/app/#/register")
@@ -291,6 +294,7 @@ def intake_and_privacy(s):
     page.click("button.export")
     page.wait_for_selector("#export-title")
     assert first in page.inner_text("main pre")
+    assert "Vermittlungen" in page.inner_text("#export-title ~ table")  # every part of the export counted
     s.check("12-export")
     page.click("button.erase")  # not confirmed yet: refused, focus on the confirmation
     assert page.evaluate("document.activeElement.type") == "checkbox"
@@ -298,12 +302,14 @@ def intake_and_privacy(s):
     page.click("button.erase")
     page.wait_for_selector(".erasure table")
     for _ in range(40):
-        if page.inner_text(".erasure-status") == "completed":
+        if page.get_attribute(".erasure-status", "data-status") == "completed":
             break
         time.sleep(0.25)
         page.click(".erasure button.secondary")
         page.wait_for_selector(".erasure table")
-    assert page.inner_text(".erasure-status") == "completed"
+    assert page.get_attribute(".erasure-status", "data-status") == "completed"
+    assert page.inner_text(".erasure-status") == "abgeschlossen"
+    assert "Fallmanagement" in page.inner_text(".erasure table")  # casework confirmed, named in words
     s.check("13-erasure")
 
 

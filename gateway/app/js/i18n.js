@@ -147,6 +147,18 @@ export function codeLabel(code) {
   return CODES[lang][code] ?? CODES.en[code] ?? String(code).replaceAll("_", " ");
 }
 
+/** An ISO 639-1 language ("uk") or ISO 3166 country code ("UA") by its name in the user's language, as the
+ * browser knows it (Intl.DisplayNames), with the code: "Ukrainisch (uk)". */
+export function languageName(code) { return namedCode("language", code); }
+export function countryName(code) { return namedCode("region", code == null ? code : String(code).toUpperCase()); }
+
+function namedCode(type, code) {
+  if (code == null || code === "") return t("none");
+  let name = null;
+  try { name = new Intl.DisplayNames([lang], { type, fallback: "none" }).of(String(code)); } catch { /* not a code */ }
+  return name ? `${name} (${code})` : String(code);
+}
+
 /** Static texts of index.html marked with data-i18n. */
 export function translatePage() {
   document.documentElement.lang = lang;

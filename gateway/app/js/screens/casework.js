@@ -173,7 +173,7 @@ export async function worklist(ctx) {
     h("h2", {}, t("appointments_today")), appointments, h("h2", {}, t("my_cases")), cases);
 }
 
-function fmtTime(value) {
+export function fmtTime(value) {
   if (!value) return t("none");
   const d = new Date(value);
   return d.toLocaleString(getLang() === "de" ? "de-DE" : "en-GB", { dateStyle: "medium", timeStyle: "short" });

@@ -1,8 +1,9 @@
 // Intake officer: register a newcomer (every field, consents with their basis; likely duplicates side by side
 // with "register as new" or "link"), and search with transliteration.
 import { api } from "../api.js";
-import { codeLabel, t } from "../i18n.js";
+import { codeLabel, countryName, languageName, t } from "../i18n.js";
 import { announce, field, fmt, h, notice, readForm, run, table } from "../ui.js";
+import { townName } from "./casework.js";
 
 const nowLocal = () => { const d = new Date(); d.setSeconds(0, 0); return new Date(d - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); };
 const today = () => new Date().toISOString().slice(0, 10);
@@ -60,6 +61,19 @@ export function personFields(config, p = {}, { rectify = false } = {}) {
   ];
 }
 
+// fields of a person whose values are codes of an enumeration: shown in words
+const CODED = new Set(["sex", "residence_status", "german_level", "preferred_channel"]);
+const LANGUAGES = new Set(["languages", "mother_tongues"]);
+
+/** A person's field as the screens show it: codes in words, the town by its name. */
+export function shown(config, name, value) {
+  if (value == null || value === "") return fmt(value);
+  if (name === "municipality") return `${townName(config, value)} (${value})`;
+  if (LANGUAGES.has(name)) return value.length ? value.map(languageName).join(", ") : fmt(value);
+  if (name === "nationalities") return value.length ? value.map(countryName).join(", ") : fmt(value);
+  return CODED.has(name) ? codeLabel(value) : fmt(value);
+}
+
 const COMPARED = ["given_name", "family_name", "birth_date", "birth_year", "sex", "nationalities", "municipality", "arrival_date", "languages"];
 
 async function duplicates(ctx, form, body, error) {
@@ -68,7 +82,7 @@ async function duplicates(ctx, form, body, error) {
   const card = (title, record, extra) => h("section", { class: "card", "aria-label": title }, h("h3", {}, title),
     h("dl", { class: "record" }, COMPARED.flatMap((name) => {
       const same = record !== body && fmt(record[name]) === fmt(body[name]) && record[name] != null;
-      return [h("dt", {}, t(name)), h("dd", { class: same ? "same" : undefined }, fmt(record[name]))];
+      return [h("dt", {}, t(name)), h("dd", { class: same ? "same" : undefined }, shown(ctx.config, name, record[name]))];
     })), extra);
   const send = (extra) => run(form, () => api("POST", "/v1/persons", { body: { ...body, ...extra } }), (r) => {
     announce(t("registered"));
@@ -120,7 +134,7 @@ export function search(ctx) {
       results.replaceChildren(items.length ? table(`${t("results")}: ${items.length}`,
         [t("name"), t("birth_date"), t("municipality"), t("arrival_date"), ""],
         items.map((p) => [`${p.family_name}, ${p.given_name}`, fmt(p.birth_date ?? p.birth_year),
-          ctx.config.municipalities.find((m) => m.ags === p.municipality)?.name || p.municipality, fmt(p.arrival_date),
+          townName(ctx.config, p.municipality), fmt(p.arrival_date),
           h("a", { href: `#/person/${p.id}`, "aria-label": `${t("open")}: ${p.given_name} ${p.family_name}` }, t("open"))]))
         : notice("ok", t("no_results")));
     });

@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { codeLabel, t } from "../i18n.js";
 import { announce, field, fmt, h, notice, readForm, run, table } from "../ui.js";
-import { personFields } from "./intake.js";
+import { personFields, shown } from "./intake.js";
 
 const SHOWN = ["given_name", "family_name", "birth_date", "birth_year", "sex", "nationalities", "municipality", "arrival_date",
   "municipality_arrival_date", "residence_status", "residence_valid_until", "languages", "mother_tongues", "german_level",
@@ -37,7 +37,7 @@ export async function page(ctx, id) {
   const recordBox = h("section", { "aria-labelledby": "record-title" });
   const renderRecord = () => recordBox.replaceChildren(h("h2", { id: "record-title" }, t("record")),
     h("dl", { class: "record" }, SHOWN.flatMap((name) => record[name] === undefined ? [] : [h("dt", {}, t(name)),
-      h("dd", {}, name === "address" && record.address ? `${record.address.street}, ${record.address.postal_code} ${record.address.city}` : fmt(record[name]))])));
+      h("dd", {}, name === "address" && record.address ? `${record.address.street}, ${record.address.postal_code} ${record.address.city}` : shown(ctx.config, name, record[name]))])));
   renderRecord();
 
   const form = h("form", { novalidate: true, "aria-labelledby": "rectify-title", class: "rectify" },
