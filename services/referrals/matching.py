@@ -21,8 +21,9 @@ def open_needs(profile: dict) -> dict[str, str]:
     return {n["area"]: n["level"] for n in profile.get("needs") or [] if LEVEL_WEIGHT.get(n["level"], 0) > 0}
 
 
-def _criterion(name: str, matched: bool, detail: str) -> dict:
-    return {"criterion": name, "matched": matched, "detail": detail}
+def _criterion(name: str, matched: bool, detail: str, **values) -> dict:
+    """`detail` explains in English; `values` are what it names, for a screen to say it in its own language."""
+    return {"criterion": name, "matched": matched, "detail": detail, "values": values}
 
 
 def age_range_of(birth_year: int | None, today: date) -> tuple[int, int] | None:
@@ -39,51 +40,61 @@ def judge(offer: dict, profile: dict, facts: dict, needs: dict[str, str], today:
     level = needs.get(area, "none")
     score = 10.0 * LEVEL_WEIGHT[level]
     criteria.append(_criterion("need", bool(served), f"addresses the open need {area} ({level})" if served
-                               else "addresses none of the case's open needs"))
+                               else "addresses none of the case's open needs",
+                               **({"area": area, "level": level} if served else {})))
     municipality = profile["municipality"]
     covers = municipality in offer["municipalities"]
     criteria.append(_criterion("municipality", covers, f"serves {municipality}" if covers
-                               else f"does not serve {municipality}"))
+                               else f"does not serve {municipality}", municipality=municipality))
     shared = sorted(set(offer["languages"]) & set(facts.get("languages") or []))
     if shared:
         score += LANGUAGE_BONUS
-        criteria.append(_criterion("language", True, f"shared language: {', '.join(shared)}"))
+        criteria.append(_criterion("language", True, f"shared language: {', '.join(shared)}", shared=shared))
     else:
+        interpreter = bool(facts.get("interpreter_needed"))
         criteria.append(_criterion("language", False, f"no shared language (offer: {', '.join(offer['languages'])}"
-                                   + ("; interpreter needed" if facts.get("interpreter_needed") else "") + ")"))
+                                   + ("; interpreter needed" if interpreter else "") + ")",
+                                   offer_languages=list(offer["languages"]), interpreter_needed=interpreter))
     eligible = covers
     statuses = offer.get("residence_statuses") or []
     status = facts.get("residence_status")
     if not statuses:
-        criteria.append(_criterion("residence_status", True, "open to every residence status"))
+        criteria.append(_criterion("residence_status", True, "open to every residence status", open_to=[]))
     elif status in statuses:
-        criteria.append(_criterion("residence_status", True, f"open to {status}"))
+        criteria.append(_criterion("residence_status", True, f"open to {status}", residence_status=status,
+                                   open_to=list(statuses)))
     else:
         eligible = False
-        criteria.append(_criterion("residence_status", False, f"not open to {status} (only {', '.join(statuses)})"))
+        criteria.append(_criterion("residence_status", False, f"not open to {status} (only {', '.join(statuses)})",
+                                   residence_status=status, open_to=list(statuses)))
     low, high = offer.get("min_age"), offer.get("max_age")
     ages = age_range_of(facts.get("birth_year"), today)
     if low is None and high is None:
-        criteria.append(_criterion("age", True, "no age limit"))
+        criteria.append(_criterion("age", True, "no age limit", min_age=None, max_age=None))
     elif ages is None:
         criteria.append(_criterion("age", True, "age unknown; the offer is for ages "
-                                   f"{low if low is not None else 0}-{high if high is not None else 'any'}"))
+                                   f"{low if low is not None else 0}-{high if high is not None else 'any'}",
+                                   age=None, min_age=low, max_age=high))
     else:
         fits = (low is None or ages[1] >= low) and (high is None or ages[0] <= high)
         eligible = eligible and fits
         criteria.append(_criterion("age", fits, f"age {ages[1]} {'within' if fits else 'outside'} "
-                                   f"{low if low is not None else 0}-{high if high is not None else 'any'}"))
+                                   f"{low if low is not None else 0}-{high if high is not None else 'any'}",
+                                   age=ages[1], min_age=low, max_age=high))
     waiting = offer.get("waiting_days") or 0
     score -= WAITING_PENALTY_PER_WEEK * waiting / 7
     criteria.append(_criterion("waiting_time", waiting <= WAITING_OK_DAYS,
-                               "no waiting time" if waiting == 0 else f"waiting time {waiting} days"))
+                               "no waiting time" if waiting == 0 else f"waiting time {waiting} days",
+                               days=waiting))
     barriers = [b["code"] for b in profile.get("open_barriers") or [] if b.get("area") in offer["areas"]]
     if barriers:
         score += BARRIER_BONUS * len(barriers)
-        criteria.append(_criterion("barrier", True, f"addresses open barriers: {', '.join(sorted(barriers))}"))
+        criteria.append(_criterion("barrier", True, f"addresses open barriers: {', '.join(sorted(barriers))}",
+                                   codes=sorted(barriers)))
     active = offer["status"] == "active"
     eligible = eligible and active
-    criteria.append(_criterion("status", active, "active" if active else "paused: takes no referrals now"))
+    criteria.append(_criterion("status", active, "active" if active else "paused: takes no referrals now",
+                               status=offer["status"]))
     return {"offer": offer, "score": round(score, 2), "eligible": eligible, "area": area, "need_level": level,
             "criteria": criteria}
 

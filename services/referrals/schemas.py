@@ -167,9 +167,14 @@ class SuggestionQuerySchema(Strict):
 
 class CriterionSchema(Schema):
     criterion = fields.String(metadata={"description": "need | municipality | language | residence_status | age "
-                                                       "| waiting_time | status"})
+                                                       "| waiting_time | barrier | status"})
     matched = fields.Boolean()
-    detail = fields.String()
+    detail = fields.String(metadata={"description": "the explanation in English"})
+    values = fields.Dict(keys=fields.String(), metadata={
+        "description": "what the explanation names, for a frontend to say it in its own language: need {area, level}; "
+                       "municipality {municipality}; language {shared} or {offer_languages, interpreter_needed}; "
+                       "residence_status {open_to (empty: every status), residence_status}; age {age, min_age, "
+                       "max_age}; waiting_time {days}; barrier {codes}; status {status}"})
 
 
 class SuggestionSchema(Schema):

@@ -492,7 +492,9 @@ def casework(s):
     # the offer suggestion with its explanation, and the referral sent
     suggestion = page.locator(f"article.suggestion[data-offer='{offer['id']}']")
     suggestion.wait_for()
-    assert "erfüllt" in suggestion.inner_text()
+    explained = suggestion.inner_text()
+    assert "erfüllt" in explained and "deckt den offenen Bedarf Sprache (hoch)" in explained, explained
+    assert "gemeinsame Sprache: Ukrainisch (uk)" in explained, explained  # the criteria in German, from their values
     suggestion.locator("button.refer").click()
     page.wait_for_selector("#referrals-title ~ table .referral-status >> text=versandt")
     s.check("23-case", docs="case")

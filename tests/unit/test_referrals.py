@@ -109,9 +109,11 @@ def test_matching_ranks_by_need_language_and_waiting_and_explains():
     assert names[:2] == ["Integrationskurs VHS", "Integrationskurs Schnellstart"]
     vhs = by_name(items)["Integrationskurs VHS"]
     crit = {c["criterion"]: c for c in vhs["criteria"]}
-    assert crit["need"] == {"criterion": "need", "matched": True, "detail": "addresses the open need language (urgent)"}
+    assert crit["need"] == {"criterion": "need", "matched": True, "detail": "addresses the open need language (urgent)",
+                            "values": {"area": "language", "level": "urgent"}}  # for a screen in another language
     assert crit["language"]["detail"] == "shared language: uk" and crit["waiting_time"]["matched"] is False
-    assert crit["waiting_time"]["detail"] == "waiting time 56 days"
+    assert crit["waiting_time"]["detail"] == "waiting time 56 days" and crit["waiting_time"]["values"] == {"days": 56}
+    assert crit["language"]["values"] == {"shared": ["uk"]}
     # the youth migration service (12-27) does not fit a person born 1988: ineligible, ranked after eligible ones
     jmd = by_name(items)["Jugendmigrationsdienst"]
     assert jmd["eligible"] is False and {c["criterion"]: c["matched"] for c in jmd["criteria"]}["age"] is False
@@ -122,15 +124,17 @@ def test_matching_ranks_by_need_language_and_waiting_and_explains():
     assert "Wohnungsamt" not in names
     paused = by_name(matching.rank(CATALOGUE_OFFERS, PROFILE, FACTS, today=TODAY, include_paused=True))["Wohnungsamt"]
     assert paused["eligible"] is False and paused["criteria"][-1] == {
-        "criterion": "status", "matched": False, "detail": "paused: takes no referrals now"}
+        "criterion": "status", "matched": False, "detail": "paused: takes no referrals now",
+        "values": {"status": "paused"}}
 
 
 def test_matching_eligibility_by_status_and_age():
     asylum = {**FACTS, "residence_status": "asylum_procedure"}
     job = by_name(matching.rank(CATALOGUE_OFFERS, PROFILE, asylum, today=TODAY))["Jobcenter Eingliederung"]
     assert job["eligible"] is False
-    assert {c["criterion"]: c["detail"] for c in job["criteria"]}["residence_status"].startswith(
-        "not open to asylum_procedure")
+    status = {c["criterion"]: c for c in job["criteria"]}["residence_status"]
+    assert status["detail"].startswith("not open to asylum_procedure")
+    assert status["values"]["residence_status"] == "asylum_procedure" and "asylum_procedure" not in status["values"]["open_to"]
     young = {**FACTS, "birth_year": 2008, "languages": ["ar"]}
     profile = {**PROFILE, "needs": [{"area": "education", "level": "high"}]}
     (jmd,) = matching.rank(CATALOGUE_OFFERS, profile, young, today=TODAY)[:1]

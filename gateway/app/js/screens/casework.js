@@ -2,7 +2,7 @@
 // assessment grid with history, plan, contacts, barriers, offer suggestions and referrals). Everything through
 // the public API with the user's token; every state is said in words, never by colour alone.
 import { api } from "../api.js";
-import { addTexts, codeLabel, getLang, t } from "../i18n.js";
+import { addTexts, codeLabel, getLang, languageName, t } from "../i18n.js";
 import { announce, field, fmt, fmt as fmtValue, h, notice, readForm, run, table } from "../ui.js";
 
 addTexts({
@@ -33,6 +33,15 @@ addTexts({
     person_link: "Personendatensatz", saved_ok: "Gespeichert.", status_changed: "Der Status ist geändert.",
     case_manager: "Fallmanager*in", held: "gehalten", planned: "geplant", cancelled: "abgesagt",
     complete_contact: "Termin abschließen",
+    "crit.need": "deckt den offenen Bedarf {area} ({level})", "crit.need_none": "deckt keinen offenen Bedarf des Falls",
+    "crit.serves": "bietet in {town} an", "crit.serves_not": "bietet nicht in {town} an",
+    "crit.shared": "gemeinsame Sprache: {languages}", "crit.not_shared": "keine gemeinsame Sprache (Angebot: {languages})",
+    "crit.interpreter": "; Dolmetschung nötig", "crit.open_to_all": "offen für jeden Aufenthaltsstatus",
+    "crit.open_to": "offen für {status}", "crit.not_open_to": "nicht offen für {status} (nur {statuses})",
+    "crit.no_age_limit": "keine Altersgrenze", "crit.age_unknown": "Alter unbekannt; das Angebot ist für {range} Jahre",
+    "crit.age_within": "Alter {age}: innerhalb {range}", "crit.age_outside": "Alter {age}: außerhalb {range}",
+    "crit.no_wait": "keine Wartezeit", "crit.wait": "Wartezeit {days} Tage", "crit.barriers": "bearbeitet offene Hürden: {barriers}",
+    "crit.active": "aktiv", "crit.paused": "pausiert: nimmt derzeit keine Vermittlungen an", "crit.any_age": "beliebig",
     "due.action": "Aufgabe", "due.goal": "Ziel", "due.follow_up": "Wiedervorlage", "due.appointment": "Termin",
     edit_goal: "Ziel bearbeiten", edit_action: "Aufgabe bearbeiten", goal_status: "Stand des Ziels", action_status: "Stand der Aufgabe",
     no_changes: "Keine Änderung zum Speichern.", edit_conflict: "Inzwischen von jemand anderem geändert",
@@ -70,6 +79,15 @@ addTexts({
     person_link: "Person record", saved_ok: "Saved.", status_changed: "The status is changed.",
     case_manager: "Case manager", held: "held", planned: "planned", cancelled: "cancelled",
     complete_contact: "Complete appointment",
+    "crit.need": "addresses the open need {area} ({level})", "crit.need_none": "addresses none of the case's open needs",
+    "crit.serves": "serves {town}", "crit.serves_not": "does not serve {town}",
+    "crit.shared": "shared language: {languages}", "crit.not_shared": "no shared language (offer: {languages})",
+    "crit.interpreter": "; interpreter needed", "crit.open_to_all": "open to every residence status",
+    "crit.open_to": "open to {status}", "crit.not_open_to": "not open to {status} (only {statuses})",
+    "crit.no_age_limit": "no age limit", "crit.age_unknown": "age unknown; the offer is for ages {range}",
+    "crit.age_within": "age {age}: within {range}", "crit.age_outside": "age {age}: outside {range}",
+    "crit.no_wait": "no waiting time", "crit.wait": "waiting time {days} days", "crit.barriers": "addresses open barriers: {barriers}",
+    "crit.active": "active", "crit.paused": "paused: takes no referrals now", "crit.any_age": "any",
     "due.action": "Task", "due.goal": "Goal", "due.follow_up": "Follow-up", "due.appointment": "Appointment",
     edit_goal: "Edit goal", edit_action: "Edit task", goal_status: "Goal status", action_status: "Task status",
     no_changes: "Nothing changed to save.", edit_conflict: "Changed by someone else meanwhile",
@@ -213,7 +231,7 @@ export async function casePage(ctx, id) {
     planSection(ctx, c, plan, reload),
     contactsSection(ctx, c, contacts, reload),
     barriersSection(ctx, c, barriers, codes, reload),
-    referralSection(ctx, c, suggestions, referrals, closed, reload),
+    referralSection(ctx, c, suggestions, referrals, closed, reload, codes),
     closed ? null : closureSection(ctx, c, plan, reload));
 }
 
@@ -467,7 +485,30 @@ function barriersSection(ctx, c, barriers, codes, reload) {
   return section("barriers-title", t("barriers"), list, c.status === "closed" ? null : add);
 }
 
-function referralSection(ctx, c, suggestions, referrals, closed, reload) {
+/** A suggestion's criterion in the user's language, from the `values` it names (the API's English `detail` where
+ * a criterion brings none). */
+function criterionText(ctx, x, codes) {
+  const v = x.values;
+  if (!v || !Object.keys(v).length && x.criterion !== "need") return x.detail;
+  const names = (list, name) => list.map(name).join(", ");
+  const range = () => `${v.min_age ?? 0}–${v.max_age ?? t("crit.any_age")}`;
+  switch (x.criterion) {
+    case "need": return v.area ? t("crit.need", { area: codeLabel(v.area), level: codeLabel(v.level) }) : t("crit.need_none");
+    case "municipality": return t(x.matched ? "crit.serves" : "crit.serves_not", { town: townName(ctx.config, v.municipality) });
+    case "language": return v.shared ? t("crit.shared", { languages: names(v.shared, languageName) })
+      : t("crit.not_shared", { languages: names(v.offer_languages || [], languageName) }) + (v.interpreter_needed ? t("crit.interpreter") : "");
+    case "residence_status": return !(v.open_to || []).length ? t("crit.open_to_all")
+      : t(x.matched ? "crit.open_to" : "crit.not_open_to", { status: codeLabel(v.residence_status), statuses: names(v.open_to, codeLabel) });
+    case "age": return v.min_age == null && v.max_age == null ? t("crit.no_age_limit") : v.age == null ? t("crit.age_unknown", { range: range() })
+      : t(x.matched ? "crit.age_within" : "crit.age_outside", { age: v.age, range: range() });
+    case "waiting_time": return v.days ? t("crit.wait", { days: v.days }) : t("crit.no_wait");
+    case "barrier": return t("crit.barriers", { barriers: names(v.codes || [], (code) => codeText(codes, code)) });
+    case "status": return t(v.status === "active" ? "crit.active" : "crit.paused");
+    default: return x.detail;
+  }
+}
+
+function referralSection(ctx, c, suggestions, referrals, closed, reload, codes) {
   const parts = [h("h3", {}, t("suggestions")), h("p", { class: "hint" }, t("suggestions_hint"))];
   if (suggestions.error) parts.push(problemNotice(suggestions));
   const items = suggestions.items || [];
@@ -489,7 +530,7 @@ function referralSection(ctx, c, suggestions, referrals, closed, reload) {
       h("p", {}, `${t("provider")}: ${s.offer.provider_id} · ${t("area")}: ${codeLabel(s.area)} (${t("need")}: ${codeLabel(s.need_level)}) · ${t("fit_score")}: ${Math.round((s.score || 0) * 100) / 100} · `,
         h("strong", {}, s.eligible ? `✓ ${t("eligible")}` : `✗ ${t("not_eligible")}`)),
       h("ul", { class: "criteria" }, (s.criteria || []).map((x) => h("li", {},
-        h("strong", {}, x.matched ? `✓ ${t("matched")}` : `✗ ${t("not_matched")}`), ` – ${codeLabel(x.criterion)}: ${x.detail}`))),
+        h("strong", {}, x.matched ? `✓ ${t("matched")}` : `✗ ${t("not_matched")}`), ` – ${codeLabel(x.criterion)}: ${criterionText(ctx, x, codes)}`))),
       !closed && s.eligible ? send : null));
   }
   parts.push(h("h3", {}, t("referrals")));
