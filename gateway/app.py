@@ -26,11 +26,11 @@ from werkzeug.wrappers import Response
 from services.shared.auth import Role, issue_token
 from services.shared.events import (CASE_OUTCOMES, CASE_STATUSES, CONSENT_PURPOSES, CONTACT_CHANNELS,
                                     DECLINE_REASONS, LIFE_AREAS, NEED_LEVELS, REFERRAL_OUTCOMES, RESIDENCE_STATUSES)
+from services.shared.labels import labels as code_labels
 from services.shared.municipalities import MUNICIPALITIES
 from services.shared.settings import Settings
 
 from .http import ApiServer
-from .labels import labels as code_labels
 from .problems import problem
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from services.shared.labels import LANGUAGES
 from services.shared.settings import Settings
 
 
@@ -23,6 +24,7 @@ def add_parsers(sub) -> None:
                         help="AGS code; repeat for more; default every municipality of this instance (and their sum)")
     report.add_argument("--period", required=True, help="2026-Q3, 2026-07 or 2026")
     report.add_argument("--out", required=True, help="FILE.html or FILE.pdf")
+    report.add_argument("--lang", choices=LANGUAGES, default="de", help="the report's language (default de)")
     report.set_defaults(func=cmd_report)
     rollup = sub.add_parser("rollup", help="the district roll-up: shovels from a municipal vhost to the district's")
     rollup.add_argument("action", choices=["add", "remove", "restart", "status"])
@@ -78,9 +80,9 @@ def cmd_report(args) -> int:
     finally:
         engine.dispose()
     if out.suffix.lower() == ".pdf":
-        out.write_bytes(pdf_report(*parts))
+        out.write_bytes(pdf_report(*parts, language=args.lang))
     else:
-        out.write_text(html_report(*parts), encoding="utf-8")
+        out.write_text(html_report(*parts, language=args.lang), encoding="utf-8")
     print(f"wrote {out} ({', '.join(munis)}, {start} - {end})")
     return 0
 

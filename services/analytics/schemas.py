@@ -6,6 +6,7 @@ from datetime import date
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.shared.events import ags_field
+from services.shared.labels import LANGUAGES
 
 from .reports import parse_period
 
@@ -40,7 +41,8 @@ def _period(value):
 
 
 class SteeringReportQuerySchema(Schema):
-    """The report for a steering group: one municipality (or, omitted, all of the caller's) and a period."""
+    """The report for a steering group: one municipality (or, omitted, all of the caller's), a period, the format
+    and the language."""
 
     class Meta:
         unknown = RAISE
@@ -48,6 +50,8 @@ class SteeringReportQuerySchema(Schema):
     municipality = ags_field(load_default=None)
     period = fields.String(load_default=None, validate=[validate.Length(max=10), _period])
     format = fields.String(load_default="html", validate=validate.OneOf(("html", "pdf")))
+    lang = fields.String(load_default="de", validate=validate.OneOf(LANGUAGES),
+                         metadata={"description": "the report's language: de (default) or en"})
 
 
 def default_period(today: date | None = None) -> tuple[date, date]:

@@ -117,8 +117,8 @@ class AnalyticsService(ServiceBase):
         args = (parts["barriers"], parts["referrals"], parts["caseload"], parts["cases"])
         page = {"municipalities": munis, "from": start.isoformat(), "to": end.isoformat()}
         if data["format"] == "pdf":  # bytes do not travel in JSON: base64
-            return {**page, "pdf": base64.b64encode(pdf_report(*args)).decode()}
-        return {**page, "html": html_report(*args)}
+            return {**page, "pdf": base64.b64encode(pdf_report(*args, language=data["lang"])).decode()}
+        return {**page, "html": html_report(*args, language=data["lang"])}
 
 
 def _period(start: date | None, end: date | None) -> tuple[date, date]:

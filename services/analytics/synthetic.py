@@ -6,10 +6,12 @@ import random
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 
+from services.shared.barrier_codes import catalogue
 from services.shared.events import CASE_OUTCOMES, DECLINE_REASONS, LIFE_AREAS, NEED_LEVELS, build_envelope
 
-BARRIER_CODES = ("no_childcare", "no_language_course_place", "housing_shortage", "recognition_pending",
-                 "no_appointment_foreigners_office", "mobility", "health_insurance_gap", "digital_access")
+# codes of the catalogue (services/shared/data/barrier_codes.csv), as casework records them
+BARRIER_CODES = ("no_childcare_place", "integration_course_waiting_list", "no_housing", "qualification_not_recognised",
+                 "legal_status_unresolved", "no_transport", "no_health_insurance", "no_digital_access")
 
 
 def _ts(day: date, hour: int = 10) -> datetime:
@@ -57,7 +59,7 @@ def case_stream(municipality: str, start: date, rng: random.Random, managers=("c
         "needs": [{"area": area, "level": rng.choice(NEED_LEVELS)} for area in rng.sample(LIFE_AREAS, 3)]},
         _ts(day, 13), rng))
     for code in rng.sample(BARRIER_CODES, rng.randint(0, 3)):
-        barrier = {**base, "barrier_id": _uid(rng), "code": code, "area": rng.choice(LIFE_AREAS),
+        barrier = {**base, "barrier_id": _uid(rng), "code": code, "area": catalogue()[code]["area"],
                    "recorded_on": day}
         out.append(envelope("casework", "barrier_recorded", municipality, barrier, _ts(day, 14), rng))
         if rng.random() < 0.5:

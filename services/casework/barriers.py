@@ -1,39 +1,20 @@
-"""Integration barriers (Integrationshürden): a coded catalogue kept as data, recorded per case, resolved with
-date and how. Events carry codes and dates only (what analytics learns from)."""
+"""Integration barriers (Integrationshürden): codes of the catalogue (services/shared/barrier_codes.py),
+recorded per case, resolved with date and how. Events carry codes and dates only (what analytics learns from)."""
 from __future__ import annotations
 
-import csv
-import functools
-import re
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.shared.auth import Caller
+from services.shared.barrier_codes import catalogue
 from services.shared.db import new_id
 from services.shared.errors import Conflict, InvalidInput, NotFound
-from services.shared.events import BARRIER_CODE_RE, LIFE_AREAS
 
 from .assessment import working_case
 from .domain import get_case
 from .models import Barrier, Case
-
-CATALOGUE_FILE = Path(__file__).parent / "data" / "barrier_codes.csv"
-
-
-@functools.cache
-def catalogue() -> dict[str, dict]:
-    """code -> {code, area, label_de, label_en}, in the file's order; checked when loaded."""
-    codes: dict[str, dict] = {}
-    with CATALOGUE_FILE.open(encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            if not re.fullmatch(BARRIER_CODE_RE, row["code"]) or row["area"] not in LIFE_AREAS \
-                    or row["code"] in codes or not row["label_de"] or not row["label_en"]:
-                raise ValueError(f"{CATALOGUE_FILE}: bad row {row}")
-            codes[row["code"]] = {key: row[key] for key in ("code", "area", "label_de", "label_en")}
-    return codes
 
 
 def _not_in_future(day: date, field: str) -> None:

@@ -229,7 +229,7 @@ class Contact(Base):
 
 class Barrier(Base):
     """An integration barrier (Integrationshürde) recorded for a case: a code of the catalogue
-    (services/casework/data/barrier_codes.csv), resolved with date and how."""
+    (services/shared/data/barrier_codes.csv), resolved with date and how."""
 
     __tablename__ = "barriers"
 

@@ -590,12 +590,12 @@ def casework(s):
     page.click("#nav >> text=Auswertung")
     page.wait_for_selector("#ranking-title")
     for _ in range(40):
-        if page.locator("#ranking-title ~ table >> text=language_course_childcare_missing").count():
+        if page.locator("#ranking-title ~ table >> text=Sprachkurs ohne Kinderbetreuung").count():
             break
         time.sleep(0.25)
         page.click("form.analytics-filter button[type=submit]")
         page.wait_for_selector("#ranking-title")
-    row = page.locator("#ranking-title ~ table tr", has_text="language course childcare missing")
+    row = page.locator("#ranking-title ~ table tr", has_text="Sprachkurs ohne Kinderbetreuung nicht besuchbar")
     assert row.count() == 1, page.inner_text("main")
     assert "gesperrt" in row.inner_text() or re.search(r"\b1\b", row.inner_text()), row.inner_text()
     s.check("27-analytics")
@@ -603,7 +603,7 @@ def casework(s):
     with page.expect_download() as download:
         page.click("text=Bericht herunterladen (HTML)")
     report = Path(download.value.path()).read_text(encoding="utf-8")
-    assert "<html" in report.lower() and "language_course_childcare_missing" in report
+    assert '<html lang="de">' in report and "Sprachkurs ohne Kinderbetreuung nicht besuchbar" in report, report
 
     # closing the case (its case manager now: the second one): outcome and each open goal evaluated; the
     # API's errors land next to the fields they name

@@ -1,5 +1,6 @@
 """Analytics: projections from scripted event streams (duplicates, out-of-order delivery), rebuild equals the
 incremental result, the reports and their disclosure control, the service's scope rules."""
+import base64
 import random
 from datetime import date, datetime, timezone
 
@@ -12,6 +13,7 @@ from services.analytics.disclosure import check_min_cell
 from services.analytics.models import metadata
 from services.analytics.reports import Reports, median, parse_period, to_csv
 from services.analytics.service import AnalyticsService
+from services.shared.barrier_codes import catalogue
 from services.shared.db import Transactions, make_engine
 from services.shared.errors import Forbidden, InvalidInput
 from services.shared.events import build_envelope
@@ -313,7 +315,6 @@ def test_batch_folder_lands_good_events_once_and_fails_only_the_poison_one(engin
 
 def test_pdf_is_one_valid_page(engine):
     fold(engine, synthetic.stream(100, TOWNS, seed=9, first_day=date(2026, 5, 1), days=120))
-    import base64
     pdf = base64.b64decode(service(engine).steering_report({"period": "2026-Q3", "format": "pdf"})["pdf"])
     assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF") and pdf.count(b"/Type /Page ") == 1
     xref = int(pdf.rsplit(b"startxref", 1)[1].split()[0])
@@ -329,6 +330,26 @@ def test_steering_report_is_one_self_contained_page(engine):
     assert page["from"] == "2026-07-01" and html.count("<svg") == 3
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "<script" not in html and "src=" not in html
+
+
+def test_steering_report_speaks_german_by_default_and_english_on_request(engine):
+    fold(engine, synthetic.stream(200, TOWNS, seed=9, first_day=date(2026, 5, 1), days=120))
+    towns = (LUEDENSCHEID, MEINERZHAGEN)
+    ranked = [r["code"] for r in report(engine, "barriers", munis=towns)["ranking"][:12]]
+    assert ranked, "the synthetic stream records barriers"
+    german = service(engine, municipalities=towns).steering_report({"period": "2026-Q3"})["html"]
+    english = service(engine, municipalities=towns).steering_report({"period": "2026-Q3", "lang": "en"})["html"]
+    assert '<html lang="de">' in german and "Rangfolge der Hürden" in german and "versandt" in german
+    assert '<html lang="en">' in english and "Barrier ranking" in english and ">sent<" in english
+    for code in ranked:  # barriers by their catalogue's names, never as codes
+        assert catalogue()[code]["label_de"] in german and catalogue()[code]["label_en"] in english
+        assert code not in german and code not in english
+    pdf = base64.b64decode(service(engine, municipalities=towns).steering_report(
+        {"period": "2026-Q3", "format": "pdf"})["pdf"])
+    assert "Rangfolge der Hürden".encode("latin-1") in pdf  # umlauts in the standard font's encoding
+    for code in ranked[:5]:  # as PDF text: its parentheses escaped
+        name = catalogue()[code]["label_de"][:40].replace("(", "\\(").replace(")", "\\)")
+        assert name.encode("latin-1") in pdf, name
 
 
 def test_kim_analytics_rebuild_and_kim_report(engine, sqlite_urls, monkeypatch, tmp_path, capsys):

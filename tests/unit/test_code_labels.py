@@ -1,13 +1,15 @@
-"""The web app shows every code the API sends in German and English (gateway/labels.py): a code added to an
-enumeration without its labels fails here, not in front of a case manager."""
+"""The web app and the steering report show every code the API sends in German and English
+(services/shared/labels.py): a code added to an enumeration without its labels fails here, not in front of a case
+manager."""
 from datetime import date
 
 from gateway.app import app_config
-from gateway.labels import CODE_LABELS, labels
 from services.analytics.projections import FUNNEL
 from services.intake import matching as names
 from services.referrals import matching as offers
+from services.shared.barrier_codes import catalogue
 from services.shared.events import REFERRAL_STATUSES
+from services.shared.labels import CODE_LABELS, label, labels
 from services.shared.settings import Settings
 
 
@@ -38,7 +40,7 @@ def test_every_code_the_app_shows_has_a_german_and_an_english_label():
     shown |= set(REFERRAL_STATUSES) | set(FUNNEL) | _suggestion_criteria() | _duplicate_reasons()
     shown |= {"pending", "completed"}  # an erasure request's status (services/intake/erasure.py)
     missing = sorted(shown - set(CODE_LABELS))
-    assert not missing, f"codes without labels in gateway/labels.py: {missing}"
+    assert not missing, f"codes without labels in services/shared/labels.py: {missing}"
     for code in shown:
         german, english = CODE_LABELS[code]
         assert german.strip() and english.strip(), code
@@ -49,4 +51,12 @@ def test_the_app_config_carries_the_labels_per_language():
     assert config["labels"] == labels()
     assert config["labels"]["de"]["temporary_protection"] == "vorübergehender Schutz (§ 24 AufenthG)"
     assert config["labels"]["en"]["planning"] == "planning"
-    assert set(config["labels"]["de"]) == set(config["labels"]["en"]) == set(CODE_LABELS)
+    assert config["labels"]["de"]["language_course_childcare_missing"] == "Sprachkurs ohne Kinderbetreuung nicht besuchbar"
+    assert set(config["labels"]["de"]) == set(config["labels"]["en"]) == set(CODE_LABELS) | set(catalogue())
+
+
+def test_barrier_codes_keep_their_catalogue_labels():
+    assert not set(CODE_LABELS) & set(catalogue()), "a barrier code would take another code's label"
+    assert label("no_housing", "de") == catalogue()["no_housing"]["label_de"]
+    assert label("no_housing", "en") == catalogue()["no_housing"]["label_en"]
+    assert label("planning", "de") == "Hilfeplanung" and label("not_a_code", "en") == "not a code"

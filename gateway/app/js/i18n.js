@@ -133,7 +133,7 @@ export function addTexts(texts) {
 
 export function roleLabel(role) { return ROLE_LABELS[lang][role] || role; }
 
-// the codes' labels per language, from /app/config.json (gateway/labels.py)
+// the codes' labels per language, from /app/config.json (services/shared/labels.py)
 const CODES = { de: {}, en: {} };
 
 export function addCodeLabels(labels) {

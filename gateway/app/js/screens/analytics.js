@@ -47,12 +47,12 @@ function cellBar(cell, max, suffix = "") {
 
 const maxOf = (cells) => Math.max(1, ...cells.filter((c) => c && !c.suppressed && typeof c.value === "number").map((c) => c.value));
 
-function barrierRanking(data, labels) {
+function barrierRanking(data) {
   const rows = data.ranking || [];
   if (!rows.length) return h("p", {}, t("no_data"));
   const max = maxOf(rows.map((r) => r.per_100_open_cases));
   return table(t("barrier_ranking"), [t("barrier"), t("open_count"), t("per_100"), t("change"), t("median_days")],
-    rows.map((r) => [labels[r.code] || codeLabel(r.code), cellText(r.open), cellBar(r.per_100_open_cases, max),
+    rows.map((r) => [codeLabel(r.code), cellText(r.open), cellBar(r.per_100_open_cases, max),
       cellText(r.change?.per_100_open_cases), cellText(r.median_days_unresolved)]));
 }
 
@@ -86,7 +86,7 @@ function genericTable(caption, tab, config) {
 }
 
 async function download(form, format) {
-  const query = new URLSearchParams({ format });
+  const query = new URLSearchParams({ format, lang: getLang() });
   for (const [k, v] of Object.entries(readForm(form))) if (k === "municipality" || k === "period") query.set(k, v);
   const response = await fetch(`/v1/analytics/report?${query}`, { headers: { Authorization: `Bearer ${getToken()}` }, credentials: "omit", cache: "no-store" });
   if (!response.ok) { showProblem(form, new ApiError(response.status, await response.json().catch(() => ({})))); return; }
@@ -104,11 +104,6 @@ export async function page(ctx) {
       field("from", { label: t("period_from"), type: "date" }), field("to", { label: t("period_to"), type: "date" })),
     h("button", { type: "submit" }, t("show")));
   const results = h("div", { "aria-live": "polite", class: "analytics-results" });
-  let labels = {};
-  try {
-    const codes = (await api("GET", "/v1/barrier-codes")).data.codes;
-    labels = Object.fromEntries(codes.map((c) => [c.code, getLang() === "de" ? c.label_de : c.label_en]));
-  } catch { /* the analyst may not read the catalogue: codes stay codes */ }
   const load = () => run(filter, async () => {
     const query = readForm(filter);
     const [barriers, referrals, caseload, outcomes] = await Promise.all(["barriers", "referrals", "caseload", "outcomes"]
@@ -118,7 +113,7 @@ export async function page(ctx) {
     const b = r.barriers;
     results.replaceChildren(
       h("p", { class: "hint" }, `${b.from} – ${b.to} · ${query_towns(ctx.config, b.municipalities)} · `, t("suppressed_hint", { k: b.min_cell })),
-      h("section", { "aria-labelledby": "ranking-title" }, h("h2", { id: "ranking-title" }, t("barrier_ranking")), barrierRanking(b, labels)),
+      h("section", { "aria-labelledby": "ranking-title" }, h("h2", { id: "ranking-title" }, t("barrier_ranking")), barrierRanking(b)),
       h("section", { "aria-labelledby": "funnel-title" }, h("h2", { id: "funnel-title" }, t("funnel")), funnel(r.referrals)),
       h("section", { "aria-labelledby": "workload-title" }, h("h2", { id: "workload-title" }, t("workload")), workload(r.caseload)),
       h("section", { "aria-labelledby": "outcomes-title" }, h("h2", { id: "outcomes-title" }, t("outcomes")),

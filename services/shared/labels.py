@@ -1,9 +1,15 @@
-"""What the web app shows for the codes of the API's enumerations, in German and English (`/app/config.json`,
-`labels`). The API keeps its codes; only the screens read these. One label per code across enumerations: a
-code that means the same in two of them ("other", "phone") reads the same, so a code whose meaning differs
-needs a code of its own. tests/unit/test_code_labels.py checks that every code the app can show has both labels;
-the German terms follow docs/glossary.md."""
+"""How people read the codes of the API's enumerations, in German and English: the web app (`/app/config.json`,
+`labels`) and the steering report. The API and the events keep their codes. One label per code across
+enumerations: a code that means the same in two of them ("other", "phone") reads the same, so a code whose
+meaning differs needs a code of its own. tests/unit/test_code_labels.py checks that every code the app can show
+has both labels; the German terms follow docs/glossary.md. Barrier codes are named by their catalogue."""
 from __future__ import annotations
+
+import functools
+
+from .barrier_codes import catalogue
+
+LANGUAGES = ("de", "en")
 
 # code: (German, English)
 CODE_LABELS: dict[str, tuple[str, str]] = {
@@ -137,5 +143,17 @@ CODE_LABELS: dict[str, tuple[str, str]] = {
 
 
 def labels() -> dict[str, dict[str, str]]:
-    """{"de": {code: label}, "en": {code: label}}, as the web app reads them."""
-    return {language: {code: pair[i] for code, pair in CODE_LABELS.items()} for i, language in enumerate(("de", "en"))}
+    """{"de": {code: label}, "en": {code: label}}: the codes above and the barrier catalogue's."""
+    barriers = catalogue()
+    return {language: {**{code: pair[i] for code, pair in CODE_LABELS.items()},
+                       **{code: entry[f"label_{language}"] for code, entry in barriers.items()}}
+            for i, language in enumerate(LANGUAGES)}
+
+
+def label(code: str, language: str) -> str:
+    """One code in words ("language_course_childcare_missing" -> "Sprachkurs ohne Kinderbetreuung nicht
+    besuchbar"); a code without a label reads with spaces for its underscores."""
+    return _labels()[language].get(code) or code.replace("_", " ")
+
+
+_labels = functools.cache(labels)
