@@ -175,6 +175,10 @@ def intake_and_privacy(s):
         described = control.get_attribute("aria-describedby").split()
         assert any(page.locator(f"#{i}.field-error").count() for i in described), name
     assert page.evaluate("document.activeElement.name") in ("given_name", "family_name", "birth_date")
+    # the API's English messages in German: its problem's title, marshmallow's and its own phrases
+    assert page.inner_text(".form-problem strong").startswith("Ungültige Angaben (422)")
+    errors = page.locator(".field-error").all_inner_texts()
+    assert any("Pflichtangabe fehlt." in e for e in errors) and any("7 bis 15 Ziffern" in e for e in errors), errors
     s.check("03-register-errors")
 
     # register with every field and two consents (with their basis)

@@ -51,7 +51,8 @@ def test_the_app_config_carries_the_labels_per_language():
     assert config["labels"] == labels()
     assert config["labels"]["de"]["temporary_protection"] == "vorübergehender Schutz (§ 24 AufenthG)"
     assert config["labels"]["en"]["planning"] == "planning"
-    assert config["labels"]["de"]["language_course_childcare_missing"] == "Sprachkurs ohne Kinderbetreuung nicht besuchbar"
+    barrier = config["labels"]["de"]["language_course_childcare_missing"]
+    assert barrier == "Sprachkurs ohne Kinderbetreuung nicht besuchbar"
     assert set(config["labels"]["de"]) == set(config["labels"]["en"]) == set(CODE_LABELS) | set(catalogue())
 
 

@@ -1,10 +1,11 @@
 // The API client: every call goes to the public API with the user's token. Errors are problem+json
 // (RFC 9457); a POST carries an Idempotency-Key, and a retry after a 503 re-sends the same key and body.
 import { getToken, signOutExpired } from "./auth.js";
+import { apiText } from "./i18n.js";
 
 export class ApiError extends Error {
   constructor(status, problem, retry) {
-    super(problem?.detail || `HTTP ${status}`);
+    super(apiText(problem?.detail) || `HTTP ${status}`);  // in the user's language where the app knows it
     this.status = status;
     this.problem = problem || {};
     this.retry = retry; // a 503: () => the same request again (same Idempotency-Key)

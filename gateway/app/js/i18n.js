@@ -159,6 +159,53 @@ function namedCode(type, code) {
   return name ? `${name} (${code})` : String(code);
 }
 
+// The API explains its refusals in English. The screens say the common ones in German: marshmallow's messages, the
+// API's own phrases for dates and phone numbers, and a problem's title by its status; anything else as it came.
+const API_MESSAGES_DE = [
+  [/^Missing data for required field\.$/, "Pflichtangabe fehlt."],
+  [/^Field may not be null\.$/, "Darf nicht leer sein."],
+  [/^Unknown field\.$/, "Unbekanntes Feld."],
+  [/^Invalid value\.$/, "Ungültiger Wert."],
+  [/^Not a valid date\.$/, "Kein gültiges Datum."],
+  [/^Not a valid datetime\.$/, "Kein gültiger Zeitpunkt."],
+  [/^Not a valid (integer|number)\.$/, "Keine gültige Zahl."],
+  [/^Not a valid (string|list|boolean|UUID)\.$/, "Ungültiges Format."],
+  [/^Not a valid email address\.$/, "Keine gültige E-Mail-Adresse."],
+  [/^Must be one of: (.*)\.$/, (m) => `Muss einer dieser Werte sein: ${m[1]}.`],
+  [/^Length must be between (\d+) and (\d+)\.$/, (m) => `Muss ${m[1]} bis ${m[2]} Zeichen lang sein.`],
+  [/^Shorter than minimum length (\d+)\.$/, (m) => `Muss mindestens ${m[1]} Zeichen lang sein.`],
+  [/^Longer than maximum length (\d+)\.$/, (m) => `Darf höchstens ${m[1]} Zeichen lang sein.`],
+  [/^Must be greater than or equal to (\S+) and less than or equal to (\S+)\.$/, (m) => `Muss zwischen ${m[1]} und ${m[2]} liegen.`],
+  [/^must not lie in the future$/, "darf nicht in der Zukunft liegen"],
+  [/^must not lie before (\w+)$/, (m) => `darf nicht vor „${t(m[1])}“ liegen`],
+  [/^must lie between (\S+) and today$/, (m) => `muss zwischen ${m[1]} und heute liegen`],
+  [/^must lie between (\S+) and (\S+)$/, (m) => `muss zwischen ${m[1]} und ${m[2]} liegen`],
+  [/^must have 7 to 15 digits \(E\.164\)$/, "muss 7 bis 15 Ziffern haben (E.164)"],
+  [/^must be \+ and digits \(E\.164\), spaces allowed$/, "nur + und Ziffern (E.164), Leerzeichen erlaubt"],
+  [/^(\w+) must not be blank$/, "darf nicht leer sein"],
+  [/^(body|query|path) is invalid$/, "Die Angaben sind unvollständig oder ungültig."],
+];
+const STATUS_TITLES_DE = {
+  400: "Ungültige Anfrage", 401: "Nicht angemeldet", 403: "Nicht erlaubt", 404: "Nicht gefunden", 409: "Konflikt",
+  412: "Inzwischen geändert", 413: "Zu groß", 415: "Falsches Format", 422: "Ungültige Angaben", 429: "Zu viele Anfragen",
+  503: "Gerade nicht verfügbar",
+};
+
+/** One of the API's messages in the user's language, where the screens know it. */
+export function apiText(message) {
+  if (lang !== "de" || typeof message !== "string") return message;
+  for (const [pattern, german] of API_MESSAGES_DE) {
+    const match = message.match(pattern);
+    if (match) return typeof german === "function" ? german(match) : german;
+  }
+  return message;
+}
+
+/** A problem's title: by its status in German, else as the API sent it. */
+export function problemTitle(status, title) {
+  return (lang === "de" && STATUS_TITLES_DE[status]) || title;
+}
+
 /** Static texts of index.html marked with data-i18n. */
 export function translatePage() {
   document.documentElement.lang = lang;

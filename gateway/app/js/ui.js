@@ -1,7 +1,7 @@
 // DOM helpers: elements, labelled form fields, and how every API error is shown (next to the field it names,
 // a retry for 503, the differences for 412).
 import { ApiError } from "./api.js";
-import { t, codeLabel } from "./i18n.js";
+import { apiText, codeLabel, problemTitle, t } from "./i18n.js";
 
 let seq = 0;
 export const uid = (prefix = "f") => `${prefix}-${++seq}`;
@@ -79,7 +79,7 @@ function controlFor(form, name) {
 function problemBox(error, extra = []) {
   const p = error.problem || {};
   return h("div", { class: "notice error form-problem", role: "alert", tabindex: "-1" },
-    h("p", {}, h("strong", {}, `${p.title || t("error")} (${error.status}): `), p.detail || ""),
+    h("p", {}, h("strong", {}, `${problemTitle(error.status, p.title) || t("error")} (${error.status}): `), apiText(p.detail) || ""),
     extra, p.request_id ? h("p", { class: "hint" }, `${t("request_id")}: ${p.request_id}`) : null);
 }
 
@@ -90,12 +90,13 @@ export function showProblem(form, error) {
   let first = null;
   for (const [name, messages] of Object.entries(error.fields || {})) {
     const control = controlFor(form, name);
-    if (!control) { unplaced.push(`${name}: ${messages.join("; ")}`); continue; }
+    const said = messages.map(apiText).join("; ");
+    if (!control) { unplaced.push(`${name}: ${said}`); continue; }
     const id = `${control.id || uid("c")}-err`;
     control.setAttribute("aria-invalid", "true");
     control.setAttribute("aria-describedby", [control.getAttribute("aria-describedby"), id].filter(Boolean).join(" "));
     const label = control.name === name ? "" : `${name}: `;
-    control.closest(".field, fieldset")?.append(h("p", { id, class: "field-error" }, label + messages.join("; ")));
+    control.closest(".field, fieldset")?.append(h("p", { id, class: "field-error" }, label + said));
     first ||= control;
   }
   const list = unplaced.length ? h("ul", {}, unplaced.map((m) => h("li", {}, m))) : null;
