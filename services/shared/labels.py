@@ -139,13 +139,85 @@ CODE_LABELS: dict[str, tuple[str, str]] = {
     "family_name_same": ("gleicher Familienname", "same family name"),
     "family_name_similar": ("ähnlicher Familienname", "similar family name"),
     "whole_name_similar": ("ähnlicher Name (anders aufgeteilt)", "similar name (split differently)"),
+    # the audit log: purposes (the actions below)
+    "data_protection": ("Datenschutz", "data protection"),
+    "referral": ("Vermittlung", "referral"),
+    "authentication": ("Anmeldung", "authentication"),
+}
+
+# the audit log's actions (gateway routes' `Audit`, `kim import persons`, refused tokens): what someone did
+AUDIT_ACTIONS: dict[str, tuple[str, str]] = {
+    "auth.failed": ("Zugriff ohne gültiges Token abgewiesen", "refused: no valid token"),
+    "person.create": ("Person registriert", "person registered"),
+    "person.import": ("Person importiert (kim import persons)", "person imported (kim import persons)"),
+    "person.read": ("Person gelesen", "person read"),
+    "person.search": ("Personen gesucht", "persons searched"),
+    "person.update": ("Person berichtigt", "person rectified"),
+    "person.history": ("Änderungsverlauf gelesen", "history of changes read"),
+    "person.merge": ("Personen zusammengeführt", "persons merged"),
+    "person.export": ("Auskunft erteilt (Art. 15)", "access export (Art. 15)"),
+    "person.erase": ("Löschung beantragt (Art. 17)", "erasure requested (Art. 17)"),
+    "erasure.read": ("Stand der Löschung gelesen", "erasure status read"),
+    "consent.grant": ("Einwilligung erfasst", "consent recorded"),
+    "consent.withdraw": ("Einwilligung widerrufen", "consent withdrawn"),
+    "household.create": ("Haushalt angelegt", "household created"),
+    "household.add_member": ("Haushaltsmitglied hinzugefügt", "household member added"),
+    "household.read": ("Haushalt gelesen", "household read"),
+    "case.list": ("Fälle aufgelistet", "cases listed"),
+    "case.read": ("Fall gelesen", "case read"),
+    "case.flagged": ("Fälle ohne Kontakt aufgelistet", "cases without contact listed"),
+    "case.assign": ("Fall zugewiesen", "case assigned"),
+    "case.assignments": ("Zuweisungen gelesen", "assignments read"),
+    "case.transition": ("Status geändert", "status changed"),
+    "case.transitions": ("Statusverlauf gelesen", "status history read"),
+    "case.close": ("Fall abgeschlossen", "case closed"),
+    "case.offer_suggestions": ("Angebotsvorschläge gelesen", "offer suggestions read"),
+    "assessment.record": ("Bedarfe erhoben", "assessment recorded"),
+    "assessment.list": ("Bedarfserhebungen gelesen", "assessments read"),
+    "assessment.progress": ("Verlauf der Bedarfe gelesen", "assessment progress read"),
+    "plan.read": ("Hilfeplan gelesen", "case plan read"),
+    "plan.overdue": ("Überfälliges aufgelistet", "overdue items listed"),
+    "goal.create": ("Ziel angelegt", "goal created"),
+    "goal.update": ("Ziel geändert", "goal changed"),
+    "action.create": ("Aufgabe angelegt", "action created"),
+    "action.update": ("Aufgabe geändert", "action changed"),
+    "contact.record": ("Kontakt erfasst", "contact recorded"),
+    "contact.list": ("Kontakte gelesen", "contacts read"),
+    "contact.update": ("Termin abgeschlossen", "appointment completed"),
+    "appointment.list": ("Termine gelesen", "appointments read"),
+    "worklist.read": ("Arbeitsliste gelesen", "worklist read"),
+    "barrier.record": ("Hürde erfasst", "barrier recorded"),
+    "barrier.list": ("Hürden gelesen", "barriers read"),
+    "barrier.resolve": ("Hürde als gelöst erfasst", "barrier resolved"),
+    "referral.create": ("Vermittlung angelegt", "referral drafted"),
+    "referral.list": ("Vermittlungen aufgelistet", "referrals listed"),
+    "referral.read": ("Vermittlung gelesen", "referral read"),
+    "referral.send": ("Vermittlung versandt", "referral sent"),
+    "referral.cancel": ("Vermittlung storniert", "referral cancelled"),
+    "referral.partner_read": ("Vermittlung vom Träger gelesen", "referral read by the provider"),
+    "referral.accept": ("Vermittlung angenommen", "referral accepted"),
+    "referral.decline": ("Vermittlung abgelehnt", "referral declined"),
+    "referral.start": ("Vermittlung begonnen", "referral started"),
+    "referral.complete": ("Vermittlung abgeschlossen", "referral completed"),
+    "case_manager.create": ("Fallmanager*in angelegt", "case manager created"),
+    "case_manager.list": ("Fallmanager*innen aufgelistet", "case managers listed"),
+    "case_manager.read": ("Profil gelesen", "profile read"),
+    "case_manager.update": ("Profil geändert", "profile changed"),
+    "case_manager.absence": ("Abwesenheit erfasst", "absence recorded"),
+    "case_manager.absences": ("Abwesenheiten gelesen", "absences read"),
+    "case_manager.caseload": ("Fallbelastung gelesen", "caseload read"),
+    "team.caseload": ("Fallbelastung des Teams gelesen", "team caseload read"),
+    **{f"analytics.{report}": (f"Auswertung gelesen ({german})", f"analytics read ({report})")
+       for report, german in (("cases", "Fälle"), ("barriers", "Hürden"), ("referrals", "Vermittlungen"),
+                              ("caseload", "Fallbelastung"), ("outcomes", "Ergebnisse"), ("needs", "Bedarfe"))},
+    "analytics.report": ("Bericht für die Steuerungsgruppe erstellt", "steering report produced"),
 }
 
 
 def labels() -> dict[str, dict[str, str]]:
-    """{"de": {code: label}, "en": {code: label}}: the codes above and the barrier catalogue's."""
+    """{"de": {code: label}, "en": {code: label}}: the codes and actions above and the barrier catalogue's."""
     barriers = catalogue()
-    return {language: {**{code: pair[i] for code, pair in CODE_LABELS.items()},
+    return {language: {**{code: pair[i] for code, pair in {**CODE_LABELS, **AUDIT_ACTIONS}.items()},
                        **{code: entry[f"label_{language}"] for code, entry in barriers.items()}}
             for i, language in enumerate(LANGUAGES)}
 

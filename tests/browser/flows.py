@@ -291,7 +291,7 @@ def intake_and_privacy(s):
     page.click("#nav >> text=Protokoll")
     page.fill("[name=person_id]", first)
     page.click("form button[type=submit]")
-    page.wait_for_selector("main table >> text=person.update")
+    page.wait_for_selector("main table >> text=Person berichtigt (person.update)")
     s.check("11-audit")
     page.goto(f"{system.url}/app/#/privacy/{first}")
     page.wait_for_selector("button.export")

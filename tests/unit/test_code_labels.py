@@ -4,12 +4,13 @@ manager."""
 from datetime import date
 
 from gateway.app import app_config
+from gateway.http import ROUTES
 from services.analytics.projections import FUNNEL
 from services.intake import matching as names
 from services.referrals import matching as offers
 from services.shared.barrier_codes import catalogue
 from services.shared.events import REFERRAL_STATUSES
-from services.shared.labels import CODE_LABELS, label, labels
+from services.shared.labels import AUDIT_ACTIONS, CODE_LABELS, label, labels
 from services.shared.settings import Settings
 
 
@@ -46,6 +47,17 @@ def test_every_code_the_app_shows_has_a_german_and_an_english_label():
         assert german.strip() and english.strip(), code
 
 
+def test_every_audit_action_and_purpose_reads_in_words():
+    import gateway.service  # noqa: F401  (declares the routes)
+    audited = [spec.audit for spec in ROUTES if spec.audit is not None]
+    actions = {audit.action for audit in audited} | {"person.import", "auth.failed"}
+    purposes = {audit.purpose for audit in audited} | {"authentication"}
+    assert len(actions) > 60
+    assert not actions - set(AUDIT_ACTIONS), sorted(actions - set(AUDIT_ACTIONS))
+    assert not purposes - set(CODE_LABELS), sorted(purposes - set(CODE_LABELS))
+    assert labels()["de"]["person.update"] == "Person berichtigt"
+
+
 def test_the_app_config_carries_the_labels_per_language():
     config = app_config(Settings.load({}))
     assert config["labels"] == labels()
@@ -53,7 +65,8 @@ def test_the_app_config_carries_the_labels_per_language():
     assert config["labels"]["en"]["planning"] == "planning"
     barrier = config["labels"]["de"]["language_course_childcare_missing"]
     assert barrier == "Sprachkurs ohne Kinderbetreuung nicht besuchbar"
-    assert set(config["labels"]["de"]) == set(config["labels"]["en"]) == set(CODE_LABELS) | set(catalogue())
+    assert set(config["labels"]["de"]) == set(config["labels"]["en"]) == \
+        set(CODE_LABELS) | set(AUDIT_ACTIONS) | set(catalogue())
 
 
 def test_barrier_codes_keep_their_catalogue_labels():

@@ -26,7 +26,7 @@ export function audit(ctx) {
     h("div", { class: "actions" }, h("button", { type: "submit" }, t("audit_search"))));
   const render = () => results.replaceChildren(
     table(`${t("audit")}: ${rows.length}`, [t("at"), t("actor"), t("role"), t("action"), t("purpose"), t("person_id"), t("status"), t("request_id")],
-      rows.map((e) => [fmt(e.at), fmt(e.actor), e.role ? roleLabel(e.role) : fmt(e.role), fmt(e.action), codeLabel(e.purpose), fmt(e.person_id), fmt(e.status), fmt(e.request_id)])),
+      rows.map((e) => [fmt(e.at), fmt(e.actor), e.role ? roleLabel(e.role) : fmt(e.role), `${codeLabel(e.action)} (${e.action})`, codeLabel(e.purpose), fmt(e.person_id), fmt(e.status), fmt(e.request_id)])),
     cursor ? h("button", { type: "button", class: "secondary", onclick: () => load(true) }, t("more")) : null);
   const load = (more) => run(form, () => api("GET", "/v1/audit", { query: { ...readForm(form), limit: 50, cursor: more ? cursor : undefined } }), (r) => {
     rows = more ? rows.concat(r.data.items) : r.data.items;
