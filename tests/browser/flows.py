@@ -107,6 +107,11 @@ def days_from_today(days: int) -> str:
     return (datetime.date.today() + datetime.timedelta(days=days)).isoformat()
 
 
+def german(iso_day: str) -> str:
+    """A day as the German screens show it: 2026-12-15 -> 15.12.2026."""
+    return datetime.date.fromisoformat(iso_day).strftime("%d.%m.%Y")
+
+
 def person_id_in(url: str) -> str:
     return re.search(r"#/person/([0-9a-f-]{36})", url).group(1)
 
@@ -441,7 +446,7 @@ def casework(s):
     s.check("22b-goal-edit")
     edit_goal.locator("button[type=submit]").click()
     page.wait_for_selector("article.goal h3 >> text=Deutsch auf Niveau B1 (DTZ)")
-    assert target_date in page.inner_text("article.goal > p")
+    assert german(target_date) in page.inner_text("article.goal > p")  # days as German writes them
     # editing a task: done
     row = page.locator("article.goal table tr", has_text="Anmeldung zum Integrationskurs")
     row.locator("details.edit-action > summary").click()
@@ -490,7 +495,7 @@ def casework(s):
     complete.locator("[name=follow_up_on]").fill(follow_up_on)
     s.check("23a-contact-complete")
     complete.locator("button[type=submit]").click()
-    page.wait_for_selector(f"#contacts-title ~ table tr:has-text('{follow_up_on}') >> text=gehalten")
+    page.wait_for_selector(f"#contacts-title ~ table tr:has-text('{german(follow_up_on)}') >> text=gehalten")
     assert page.locator("#contacts-title ~ table tr", has_text="geplant").count() == 0
     assert page.locator("#contacts-title ~ table details.edit-contact").count() == 0  # held is final
     # the offer suggestion with its explanation, and the referral sent
@@ -506,7 +511,7 @@ def casework(s):
     page.click("#nav >> text=Arbeitsliste")
     page.wait_for_selector(f"main a[href='#/case/{case['id']}']")
     row = page.locator("main table tr", has_text="Bondarenko")
-    assert yesterday in row.inner_text() and "überfällig" in row.inner_text(), row.inner_text()
+    assert german(yesterday) in row.inner_text() and "überfällig" in row.inner_text(), row.inner_text()
     s.check("23b-worklist", docs="worklist")
 
     # the partner: its inbox, the referral with the contact data the consent allows, accept
@@ -532,7 +537,7 @@ def casework(s):
     absence.locator("[name=from]").fill(absent_from)
     absence.locator("[name=to]").fill(days_from_today(24))
     absence.locator("button[type=submit]").click()
-    page.wait_for_selector(f"#absences-title ~ div table >> text={absent_from}")
+    page.wait_for_selector(f"#absences-title ~ div table >> text={german(absent_from)}")
     # reassignment with a reason, to a second case manager
     second = s.api("POST", "/v1/case-managers", lead, json={
         "name": "Jonas Berg", "username": f"{username}b", "employer": "municipality",

@@ -1,7 +1,7 @@
 // DOM helpers: elements, labelled form fields, and how every API error is shown (next to the field it names,
 // a retry for 503, the differences for 412).
 import { ApiError } from "./api.js";
-import { apiText, codeLabel, problemTitle, t } from "./i18n.js";
+import { apiText, codeLabel, getLang, problemTitle, t } from "./i18n.js";
 
 let seq = 0;
 export const uid = (prefix = "f") => `${prefix}-${++seq}`;
@@ -171,8 +171,18 @@ export function notice(kind, ...children) {
   return h("div", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, h("p", {}, ...children));
 }
 
+const ISO_DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** A day as the user writes it: 15.12.2026 in German, the ISO form (2026-12-15) in English. */
+export function fmtDate(value) {
+  const m = typeof value === "string" ? ISO_DAY.exec(value) : null;
+  if (!m) return value == null || value === "" ? t("none") : String(value);
+  return getLang() === "de" ? `${m[3]}.${m[2]}.${m[1]}` : value;
+}
+
 export function fmt(value) {
   if (value === null || value === undefined || value === "") return t("none");
+  if (typeof value === "string" && ISO_DAY.test(value)) return fmtDate(value);
   if (Array.isArray(value)) return value.length ? value.join(", ") : t("none");
   if (typeof value === "boolean") return value ? t("yes") : t("no");
   if (typeof value === "object") return JSON.stringify(value);

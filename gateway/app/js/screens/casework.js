@@ -182,12 +182,12 @@ export async function worklist(ctx) {
   const cases = data.cases.length
     ? table(`${t("my_cases")}: ${data.cases.length}`, [t("person"), t("municipality"), t("case_status"), t("next_due"), t("overdue_count"), t("last_contact"), ""],
       data.cases.map((c) => [names[c.person_id], townName(ctx.config, c.municipality), codeLabel(c.status),
-        c.next_due ? h("span", {}, `${t(`due.${c.next_due.kind}`)} ${t("due_on")} ${c.next_due.due_on} `, overdueMark(c.next_due.overdue)) : t("none"),
+        c.next_due ? h("span", {}, `${t(`due.${c.next_due.kind}`)} ${t("due_on")} ${fmt(c.next_due.due_on)} `, overdueMark(c.next_due.overdue)) : t("none"),
         c.overdue ? h("strong", {}, `⚠ ${c.overdue}`) : "0",
         h("span", {}, fmt(c.last_contact_at?.slice(0, 10)), c.no_contact_flag ? h("strong", { class: "badge" }, ` ⚠ ${t("no_contact")}`) : null),
         h("a", { href: `#/case/${c.case_id}`, class: "open-case" }, t("open"), h("span", { class: "visually-hidden" }, ` ${names[c.person_id]}`))]))
     : notice("ok", t("no_results"));
-  ctx.show(t("worklist"), h("p", { class: "hint" }, t("worklist_date", { date: data.date })), towns,
+  ctx.show(t("worklist"), h("p", { class: "hint" }, t("worklist_date", { date: fmt(data.date) })), towns,
     h("h2", {}, t("appointments_today")), appointments, h("h2", {}, t("my_cases")), cases);
 }
 
@@ -470,7 +470,7 @@ function barriersSection(ctx, c, barriers, codes, reload) {
       });
     }
     return [codeText(codes, b.code), codeLabel(b.area), fmt(b.noted_at),
-      b.resolved_at ? `✓ ${t("resolved_state")} ${b.resolved_at}${b.how ? `: ${b.how}` : ""}` : `● ${t("open_state")}`, resolve || ""];
+      b.resolved_at ? `✓ ${t("resolved_state")} ${fmt(b.resolved_at)}${b.how ? `: ${b.how}` : ""}` : `● ${t("open_state")}`, resolve || ""];
   });
   const list = items.length ? table(t("barriers"), [t("barrier"), t("area"), t("noted_at"), t("case_status"), ""], rows) : h("p", {}, t("no_barriers"));
   const add = form(t("record_barrier"),

@@ -182,7 +182,7 @@ export async function page(ctx) {
     const lists = await Promise.all(managers.map((m) => api("GET", `/v1/case-managers/${m.id}/absences`).then((r) => r.data.items).catch(() => [])));
     const items = lists.flat();
     absenceList.replaceChildren(items.length ? table(t("absences"), [t("case_manager"), t("absence_from"), t("absence_to"), t("absence_kind"), t("deputy")],
-      items.map((a) => [names[a.case_manager_id] || a.case_manager_id, a.from, a.to, codeLabel(a.kind), fmt(names[a.deputy_id])])) : h("p", {}, `${t("absences")}: ${t("none")}`));
+      items.map((a) => [names[a.case_manager_id] || a.case_manager_id, fmt(a.from), fmt(a.to), codeLabel(a.kind), fmt(names[a.deputy_id])])) : h("p", {}, `${t("absences")}: ${t("none")}`));
   };
 
   ctx.show(t("team"),
