@@ -1,6 +1,6 @@
 // The app shell: configuration, sign-in, navigation per role, and the hash router (#/register, #/person/<id>).
 import { claims, devSignIn, finishOidc, signOut, startOidc } from "./auth.js";
-import { h, field, notice, showProblem, run } from "./ui.js";
+import { h, field, notice, showProblem } from "./ui.js";
 import { ApiError } from "./api.js";
 import { addCodeLabels, getLang, roleLabel, setLang, t, translatePage } from "./i18n.js";
 import * as intake from "./screens/intake.js";

@@ -5,7 +5,7 @@
 import { api, ApiError } from "../api.js";
 import { getToken } from "../auth.js";
 import { addTexts, codeLabel, getLang, t } from "../i18n.js";
-import { field, h, notice, readForm, run, showProblem, table } from "../ui.js";
+import { field, h, readForm, run, showProblem, table } from "../ui.js";
 import { bar } from "./team.js";
 import { townName } from "./casework.js";
 
