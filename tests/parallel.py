@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
         codes = []
         for number, files, log, proc in running:
             code = proc.wait()
-            codes.append(code)
+            codes.append(code if code >= 0 else 128 - code)  # killed by a signal (-9): a failure, as a shell says
             log.seek(0)
             print(f"\n===== job {number} ({len(files)} files): exit {code} after "
                   f"{time.monotonic() - started:.0f} s =====", flush=True)

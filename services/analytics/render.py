@@ -41,7 +41,7 @@ TEXTS = {
 }
 
 
-def _v(c, language: str = "en") -> str:
+def _v(c, language: str) -> str:
     if c is None:
         return "–"
     if c.get("suppressed"):

@@ -214,8 +214,10 @@ AUDIT_ACTIONS: dict[str, tuple[str, str]] = {
 }
 
 
+@functools.cache
 def labels() -> dict[str, dict[str, str]]:
-    """{"de": {code: label}, "en": {code: label}}: the codes and actions above and the barrier catalogue's."""
+    """{"de": {code: label}, "en": {code: label}}: the codes and actions above and the barrier catalogue's (built
+    once; read, never change it)."""
     barriers = catalogue()
     return {language: {**{code: pair[i] for code, pair in {**CODE_LABELS, **AUDIT_ACTIONS}.items()},
                        **{code: entry[f"label_{language}"] for code, entry in barriers.items()}}
@@ -225,7 +227,4 @@ def labels() -> dict[str, dict[str, str]]:
 def label(code: str, language: str) -> str:
     """One code in words ("language_course_childcare_missing" -> "Sprachkurs ohne Kinderbetreuung nicht
     besuchbar"); a code without a label reads with spaces for its underscores."""
-    return _labels()[language].get(code) or code.replace("_", " ")
-
-
-_labels = functools.cache(labels)
+    return labels()[language].get(code) or code.replace("_", " ")

@@ -13,7 +13,7 @@ export class ApiError extends Error {
   /** {field: [messages]} from the problem's `errors` (dotted field paths, e.g. consents.0.granted_at). */
   get fields() {
     const out = {};
-    for (const error of this.problem.errors || []) (out[error.field] ||= []).push(error.detail);
+    for (const error of this.problem.errors || []) (out[error.field] ||= []).push(apiText(error.detail));
     return out;
   }
 }

@@ -147,16 +147,19 @@ export function codeLabel(code) {
   return CODES[lang][code] ?? CODES.en[code] ?? String(code).replaceAll("_", " ");
 }
 
-/** An ISO 639-1 language ("uk") or ISO 3166 country code ("UA") by its name in the user's language, as the
- * browser knows it (Intl.DisplayNames), with the code: "Ukrainisch (uk)". */
-export function languageName(code) { return namedCode("language", code); }
-export function countryName(code) { return namedCode("region", code == null ? code : String(code).toUpperCase()); }
+/** ISO 639-1 languages (["uk", "ru"]) or ISO 3166 countries (["UA"]) by their names in the user's language, as
+ * the browser knows them (Intl.DisplayNames), each with its code: "Ukrainisch (uk), Russisch (ru)". */
+export function languageNames(codes) { return namedCodes("language", codes, (code) => code); }
+export function countryNames(codes) { return namedCodes("region", codes, (code) => code.toUpperCase()); }
 
-function namedCode(type, code) {
-  if (code == null || code === "") return t("none");
-  let name = null;
-  try { name = new Intl.DisplayNames([lang], { type, fallback: "none" }).of(String(code)); } catch { /* not a code */ }
-  return name ? `${name} (${code})` : String(code);
+function namedCodes(type, codes, normal) {
+  if (!codes?.length) return t("none");
+  const names = new Intl.DisplayNames([lang], { type, fallback: "none" });
+  return codes.map((code) => {
+    let name = null;
+    try { name = names.of(normal(String(code))); } catch { /* not a code */ }
+    return name ? `${name} (${code})` : String(code);
+  }).join(", ");
 }
 
 // The API explains its refusals in English. The screens say the common ones in German: marshmallow's messages, the

@@ -1,7 +1,7 @@
 // DOM helpers: elements, labelled form fields, and how every API error is shown (next to the field it names,
 // a retry for 503, the differences for 412).
 import { ApiError } from "./api.js";
-import { apiText, codeLabel, getLang, problemTitle, t } from "./i18n.js";
+import { codeLabel, getLang, problemTitle, t } from "./i18n.js";
 
 let seq = 0;
 export const uid = (prefix = "f") => `${prefix}-${++seq}`;
@@ -79,7 +79,7 @@ function controlFor(form, name) {
 function problemBox(error, extra = []) {
   const p = error.problem || {};
   return h("div", { class: "notice error form-problem", role: "alert", tabindex: "-1" },
-    h("p", {}, h("strong", {}, `${problemTitle(error.status, p.title) || t("error")} (${error.status}): `), apiText(p.detail) || ""),
+    h("p", {}, h("strong", {}, `${problemTitle(error.status, p.title) || t("error")} (${error.status}): `), p.detail ? error.message : ""),
     extra, p.request_id ? h("p", { class: "hint" }, `${t("request_id")}: ${p.request_id}`) : null);
 }
 
@@ -90,7 +90,7 @@ export function showProblem(form, error) {
   let first = null;
   for (const [name, messages] of Object.entries(error.fields || {})) {
     const control = controlFor(form, name);
-    const said = messages.map(apiText).join("; ");
+    const said = messages.join("; ");
     if (!control) { unplaced.push(`${name}: ${said}`); continue; }
     const id = `${control.id || uid("c")}-err`;
     control.setAttribute("aria-invalid", "true");
@@ -173,18 +173,24 @@ export function notice(kind, ...children) {
 
 const ISO_DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 
-/** A day as the user writes it: 15.12.2026 in German, the ISO form (2026-12-15) in English. */
-export function fmtDate(value) {
-  const m = typeof value === "string" ? ISO_DAY.exec(value) : null;
-  if (!m) return value == null || value === "" ? t("none") : String(value);
-  return getLang() === "de" ? `${m[3]}.${m[2]}.${m[1]}` : value;
-}
-
+/** A value as the screens show it; a day as the user writes it: 15.12.2026 in German, ISO in English. */
 export function fmt(value) {
   if (value === null || value === undefined || value === "") return t("none");
-  if (typeof value === "string" && ISO_DAY.test(value)) return fmtDate(value);
+  const day = typeof value === "string" && ISO_DAY.exec(value);
+  if (day) return getLang() === "de" ? `${day[3]}.${day[2]}.${day[1]}` : value;
   if (Array.isArray(value)) return value.length ? value.join(", ") : t("none");
   if (typeof value === "boolean") return value ? t("yes") : t("no");
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
+}
+
+/** A timestamp of the API in the browser's time zone, to the minute. */
+export function fmtTime(value) {
+  if (!value) return t("none");
+  return new Date(value).toLocaleString(getLang() === "de" ? "de-DE" : "en-GB", { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** A municipality's name by its AGS code (the instance's towns, from /app/config.json). */
+export function townName(config, ags) {
+  return config.municipalities.find((m) => m.ags === ags)?.name || ags;
 }

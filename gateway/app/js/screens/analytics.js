@@ -5,9 +5,8 @@
 import { api, ApiError } from "../api.js";
 import { getToken } from "../auth.js";
 import { addTexts, codeLabel, getLang, t } from "../i18n.js";
-import { field, h, readForm, run, showProblem, table } from "../ui.js";
+import { field, h, readForm, run, showProblem, table, townName } from "../ui.js";
 import { bar } from "./team.js";
-import { townName } from "./casework.js";
 
 addTexts({
   de: {

@@ -2,8 +2,8 @@
 // assessment grid with history, plan, contacts, barriers, offer suggestions and referrals). Everything through
 // the public API with the user's token; every state is said in words, never by colour alone.
 import { api } from "../api.js";
-import { addTexts, codeLabel, getLang, languageName, t } from "../i18n.js";
-import { announce, field, fmt, fmt as fmtValue, h, notice, readForm, run, table } from "../ui.js";
+import { addTexts, codeLabel, languageNames, t } from "../i18n.js";
+import { announce, field, fmt, fmt as fmtValue, fmtTime, h, notice, readForm, run, table, townName } from "../ui.js";
 
 addTexts({
   de: {
@@ -150,10 +150,6 @@ export function overdueMark(flag) {
   return flag ? h("strong", { class: "badge overdue" }, `⚠ ${t("overdue")}`) : null;
 }
 
-export function townName(config, ags) {
-  return config.municipalities.find((m) => m.ags === ags)?.name || ags;
-}
-
 async function personNames(ids) {
   const names = {};
   await Promise.all([...new Set(ids)].slice(0, 50).map(async (id) => {
@@ -191,12 +187,6 @@ export async function worklist(ctx) {
     h("h2", {}, t("appointments_today")), appointments, h("h2", {}, t("my_cases")), cases);
 }
 
-export function fmtTime(value) {
-  if (!value) return t("none");
-  const d = new Date(value);
-  return d.toLocaleString(getLang() === "de" ? "de-DE" : "en-GB", { dateStyle: "medium", timeStyle: "short" });
-}
-
 /** An API timestamp as a datetime-local input's value (the browser's time zone, to the minute). */
 function localTime(value) {
   const d = new Date(value);
@@ -231,7 +221,7 @@ export async function casePage(ctx, id) {
     planSection(ctx, c, plan, reload),
     contactsSection(ctx, c, contacts, reload),
     barriersSection(ctx, c, barriers, codes, reload),
-    referralSection(ctx, c, suggestions, referrals, closed, reload, codes),
+    referralSection(ctx, c, suggestions, referrals, closed, reload),
     closed ? null : closureSection(ctx, c, plan, reload));
 }
 
@@ -448,18 +438,13 @@ function contactsSection(ctx, c, contacts, reload) {
   return section("contacts-title", t("contacts"), list, open ? add : null);
 }
 
-function codeText(codes, code) {
-  const entry = (codes.codes || []).find((x) => x.code === code);
-  return entry ? (getLang() === "de" ? entry.label_de : entry.label_en) : codeLabel(code);
-}
-
 function barriersSection(ctx, c, barriers, codes, reload) {
   if (barriers.error) return section("barriers-title", t("barriers"), problemNotice(barriers));
   const items = barriers.items || [];
   const rows = items.map((b) => {
     let resolve = null;
     if (!b.resolved_at && c.status !== "closed") {
-      resolve = form(`${t("resolve")}: ${codeText(codes, b.code)}`,
+      resolve = form(`${t("resolve")}: ${codeLabel(b.code)}`,
         field("resolved_at", { label: t("resolved_at"), type: "date", value: today() }),
         field("how", { label: t("how") }),
         h("button", { type: "submit", class: "secondary" }, t("resolve")));
@@ -469,13 +454,13 @@ function barriersSection(ctx, c, barriers, codes, reload) {
         run(resolve, () => api("POST", `/v1/cases/${c.id}/barriers/${b.id}/resolution`, { body: readForm(resolve) }), () => { announce(t("saved_ok")); reload(); });
       });
     }
-    return [codeText(codes, b.code), codeLabel(b.area), fmt(b.noted_at),
+    return [codeLabel(b.code), codeLabel(b.area), fmt(b.noted_at),
       b.resolved_at ? `✓ ${t("resolved_state")} ${fmt(b.resolved_at)}${b.how ? `: ${b.how}` : ""}` : `● ${t("open_state")}`, resolve || ""];
   });
   const list = items.length ? table(t("barriers"), [t("barrier"), t("area"), t("noted_at"), t("case_status"), ""], rows) : h("p", {}, t("no_barriers"));
   const add = form(t("record_barrier"),
     h("div", { class: "grid" },
-      field("code", { label: t("barrier"), required: true, options: (codes.codes || []).map((x) => [x.code, `${getLang() === "de" ? x.label_de : x.label_en} (${codeLabel(x.area)})`]) }),
+      field("code", { label: t("barrier"), required: true, options: (codes.codes || []).map((x) => [x.code, `${codeLabel(x.code)} (${codeLabel(x.area)})`]) }),
       field("noted_at", { label: t("noted_at"), type: "date", value: today() })),
     h("button", { type: "submit" }, t("record_barrier")));
   add.addEventListener("submit", (event) => {
@@ -487,28 +472,27 @@ function barriersSection(ctx, c, barriers, codes, reload) {
 
 /** A suggestion's criterion in the user's language, from the `values` it names (the API's English `detail` where
  * a criterion brings none). */
-function criterionText(ctx, x, codes) {
+function criterionText(ctx, x) {
   const v = x.values;
   if (!v || !Object.keys(v).length && x.criterion !== "need") return x.detail;
-  const names = (list, name) => list.map(name).join(", ");
   const range = () => `${v.min_age ?? 0}–${v.max_age ?? t("crit.any_age")}`;
   switch (x.criterion) {
     case "need": return v.area ? t("crit.need", { area: codeLabel(v.area), level: codeLabel(v.level) }) : t("crit.need_none");
     case "municipality": return t(x.matched ? "crit.serves" : "crit.serves_not", { town: townName(ctx.config, v.municipality) });
-    case "language": return v.shared ? t("crit.shared", { languages: names(v.shared, languageName) })
-      : t("crit.not_shared", { languages: names(v.offer_languages || [], languageName) }) + (v.interpreter_needed ? t("crit.interpreter") : "");
+    case "language": return v.shared ? t("crit.shared", { languages: languageNames(v.shared) })
+      : t("crit.not_shared", { languages: languageNames(v.offer_languages) }) + (v.interpreter_needed ? t("crit.interpreter") : "");
     case "residence_status": return !(v.open_to || []).length ? t("crit.open_to_all")
-      : t(x.matched ? "crit.open_to" : "crit.not_open_to", { status: codeLabel(v.residence_status), statuses: names(v.open_to, codeLabel) });
+      : t(x.matched ? "crit.open_to" : "crit.not_open_to", { status: codeLabel(v.residence_status), statuses: v.open_to.map(codeLabel).join(", ") });
     case "age": return v.min_age == null && v.max_age == null ? t("crit.no_age_limit") : v.age == null ? t("crit.age_unknown", { range: range() })
       : t(x.matched ? "crit.age_within" : "crit.age_outside", { age: v.age, range: range() });
     case "waiting_time": return v.days ? t("crit.wait", { days: v.days }) : t("crit.no_wait");
-    case "barrier": return t("crit.barriers", { barriers: names(v.codes || [], (code) => codeText(codes, code)) });
+    case "barrier": return t("crit.barriers", { barriers: (v.codes || []).map(codeLabel).join(", ") });
     case "status": return t(v.status === "active" ? "crit.active" : "crit.paused");
     default: return x.detail;
   }
 }
 
-function referralSection(ctx, c, suggestions, referrals, closed, reload, codes) {
+function referralSection(ctx, c, suggestions, referrals, closed, reload) {
   const parts = [h("h3", {}, t("suggestions")), h("p", { class: "hint" }, t("suggestions_hint"))];
   if (suggestions.error) parts.push(problemNotice(suggestions));
   const items = suggestions.items || [];
@@ -530,7 +514,7 @@ function referralSection(ctx, c, suggestions, referrals, closed, reload, codes) 
       h("p", {}, `${t("provider")}: ${s.offer.provider_id} · ${t("area")}: ${codeLabel(s.area)} (${t("need")}: ${codeLabel(s.need_level)}) · ${t("fit_score")}: ${Math.round((s.score || 0) * 100) / 100} · `,
         h("strong", {}, s.eligible ? `✓ ${t("eligible")}` : `✗ ${t("not_eligible")}`)),
       h("ul", { class: "criteria" }, (s.criteria || []).map((x) => h("li", {},
-        h("strong", {}, x.matched ? `✓ ${t("matched")}` : `✗ ${t("not_matched")}`), ` – ${codeLabel(x.criterion)}: ${criterionText(ctx, x, codes)}`))),
+        h("strong", {}, x.matched ? `✓ ${t("matched")}` : `✗ ${t("not_matched")}`), ` – ${codeLabel(x.criterion)}: ${criterionText(ctx, x)}`))),
       !closed && s.eligible ? send : null));
   }
   parts.push(h("h3", {}, t("referrals")));

@@ -1,9 +1,8 @@
 // Intake officer: register a newcomer (every field, consents with their basis; likely duplicates side by side
 // with "register as new" or "link"), and search with transliteration.
 import { api } from "../api.js";
-import { codeLabel, countryName, languageName, t } from "../i18n.js";
-import { announce, field, fmt, h, notice, readForm, run, table } from "../ui.js";
-import { townName } from "./casework.js";
+import { codeLabel, countryNames, languageNames, t } from "../i18n.js";
+import { announce, field, fmt, h, notice, readForm, run, table, townName } from "../ui.js";
 
 const nowLocal = () => { const d = new Date(); d.setSeconds(0, 0); return new Date(d - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); };
 const today = () => new Date().toISOString().slice(0, 10);
@@ -69,8 +68,8 @@ const LANGUAGES = new Set(["languages", "mother_tongues"]);
 export function shown(config, name, value) {
   if (value == null || value === "") return fmt(value);
   if (name === "municipality") return `${townName(config, value)} (${value})`;
-  if (LANGUAGES.has(name)) return value.length ? value.map(languageName).join(", ") : fmt(value);
-  if (name === "nationalities") return value.length ? value.map(countryName).join(", ") : fmt(value);
+  if (LANGUAGES.has(name)) return languageNames(value);
+  if (name === "nationalities") return countryNames(value);
   return CODED.has(name) ? codeLabel(value) : fmt(value);
 }
 

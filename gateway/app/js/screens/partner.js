@@ -2,7 +2,7 @@
 // contact data the person's consent allows (GET /v1/partner/referrals/{id}); accept, decline with a reason,
 // start, complete with an outcome: the steps the API says are allowed.
 import { api } from "../api.js";
-import { addTexts, codeLabel, languageName, t } from "../i18n.js";
+import { addTexts, codeLabel, languageNames, t } from "../i18n.js";
 import { announce, field, fmt, h, notice, readForm, run, table } from "../ui.js";
 
 addTexts({
@@ -22,8 +22,6 @@ addTexts({
   },
 });
 
-const languages = (codes) => (codes?.length ? codes.map(languageName).join(", ") : fmt(codes));
-
 export async function inbox(ctx) {
   const results = h("div", { "aria-live": "polite" });
   const filter = h("form", { novalidate: true, role: "search", "aria-label": t("inbox") },
@@ -33,7 +31,7 @@ export async function inbox(ctx) {
     const items = r.data.items || [];
     results.replaceChildren(items.length ? table(`${t("inbox")}: ${items.length}`, [t("referral"), t("area"), t("case_status"), t("sent_at"), t("answer_due"), t("languages"), t("interpreter")],
       items.map((x) => [h("a", { href: `#/inbox/${x.id}`, class: "open-referral" }, `${t("open")} ${x.id.slice(0, 8)}`), codeLabel(x.area),
-        h("span", { class: "referral-status" }, codeLabel(x.status)), fmt(x.sent_at?.slice(0, 10)), fmt(x.answer_due), languages(x.languages), fmt(x.interpreter_needed)]))
+        h("span", { class: "referral-status" }, codeLabel(x.status)), fmt(x.sent_at?.slice(0, 10)), fmt(x.answer_due), languageNames(x.languages), fmt(x.interpreter_needed)]))
       : notice("ok", t("inbox_empty")));
   });
   filter.addEventListener("submit", (event) => { event.preventDefault(); load(); });
@@ -66,7 +64,7 @@ export async function referral(ctx, id) {
     h("dt", {}, t("name")), h("dd", {}, `${c.given_name} ${c.family_name}`),
     h("dt", {}, t("phone")), h("dd", {}, fmt(c.phone)), h("dt", {}, t("email")), h("dd", {}, fmt(c.email)),
     h("dt", {}, t("preferred_channel")), h("dd", {}, codeLabel(c.preferred_channel)),
-    h("dt", {}, t("languages")), h("dd", {}, languages(c.languages)))
+    h("dt", {}, t("languages")), h("dd", {}, languageNames(c.languages)))
     : notice("warn", contactProblem ? contactProblem.message : t("no_contact_consent"));
 
   const steps = (r.allowed_steps || []).filter((s) => ["accept", "decline", "start", "complete"].includes(s)).map((step) => {

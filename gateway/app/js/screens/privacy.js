@@ -2,8 +2,7 @@
 // confirmation.
 import { api } from "../api.js";
 import { addTexts, codeLabel, roleLabel, t } from "../i18n.js";
-import { announce, field, fmt, h, notice, readForm, run, table } from "../ui.js";
-import { fmtTime } from "./casework.js";
+import { announce, field, fmt, fmtTime, h, notice, readForm, run, table } from "../ui.js";
 
 addTexts({
   de: { "part.referrals": "Vermittlungen", "part.analytics": "Archivierte Ereignisse (Auswertung)", pending: "ausstehend",

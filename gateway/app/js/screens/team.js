@@ -1,9 +1,9 @@
 // The team lead's screen: caseload against capacity, the unassigned queue, (re)assignment with a reason, and
 // absences with deputies. GET /v1/teams/{team}/caseload (a token with a team) or each case manager's caseload.
 import { api } from "../api.js";
-import { addTexts, codeLabel, languageName, t } from "../i18n.js";
-import { announce, field, fmt, h, notice, readForm, run, table } from "../ui.js";
-import { cleared, editForm, townName } from "./casework.js";
+import { addTexts, codeLabel, languageNames, t } from "../i18n.js";
+import { announce, field, fmt, h, notice, readForm, run, table, townName } from "../ui.js";
+import { cleared, editForm } from "./casework.js";
 
 addTexts({
   de: {
@@ -190,7 +190,7 @@ export async function page(ctx) {
       load.unassigned != null ? h("p", {}, t("unassigned_count", { n: load.unassigned })) : null),
     h("section", { "aria-labelledby": "profiles-title" }, h("h2", { id: "profiles-title" }, t("profiles")),
       managers.length ? h("ul", { class: "profiles" }, managers.map((m) => h("li", { "data-case-manager": m.id },
-        h("strong", {}, `${m.name} (${m.username})`), ` · ${t("capacity")}: ${fmt(m.capacity)} · ${t("languages")}: ${m.languages?.length ? m.languages.map(languageName).join(", ") : fmt(m.languages)}`,
+        h("strong", {}, `${m.name} (${m.username})`), ` · ${t("capacity")}: ${fmt(m.capacity)} · ${t("languages")}: ${languageNames(m.languages)}`,
         m.active ? "" : ` · ${t("inactive")}`, profileForm(ctx, m, reload)))) : h("p", {}, t("no_case_managers"))),
     h("section", { "aria-labelledby": "queue-title" }, h("h2", { id: "queue-title" }, t("unassigned")), queueTable),
     h("section", { "aria-labelledby": "reassign-title" }, h("h2", { id: "reassign-title" }, t("reassign")), reassign),
