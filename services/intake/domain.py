@@ -1,19 +1,21 @@
 """Intake: registering newly arrived persons. Plain Python; knows nothing of nameko or HTTP."""
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, union_all, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, union_all, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from services.shared.auth import Caller, Role
-from services.shared.db import new_id
+from services.shared.db import OneStatement, bound_row, new_id, prefixed
 from services.shared.errors import Conflict, Forbidden, InvalidInput, LikelyDuplicate, NotFound, PreconditionFailed
 from services.shared.events import PERSON_NON_PERSONAL_FIELDS
 from services.shared.schemas import cursor_int, cursor_uuid, decode_typed_cursor, encode_cursor
 
 from . import matching
-from .models import Consent, Person, PersonChange
+from .models import Consent, Person, PersonChange, metadata
 
 # built once; plain INSERTs cost a fraction of an ORM flush (once the largest share of a registration's CPU)
 _INSERT_PERSON = insert(Person.__table__)
@@ -42,37 +44,96 @@ _PERSON_BY_ID = select(Person).where(Person.id == bindparam("person_id"),
                                      Person.erased_at.is_(None))  # an erased person's tombstone: 404
 
 
-def register_person(connection: Connection, data: dict, caller: Caller, served: tuple[str, ...]) -> dict:
-    """Store a new person; returns the record as PersonSchema dumps it."""
+def new_person(data: dict, caller: Caller, served: tuple[str, ...]) -> dict:
+    """The record of a new person as PersonSchema dumps it, not stored yet: in a town this instance serves and
+    the caller may see."""
     municipality = data["municipality"]
     if municipality not in served:
         raise InvalidInput("municipality is not served by this instance",
                            {"municipality": [f"this instance serves {', '.join(served)}"]})
     if not caller.sees_municipality(municipality):
         raise Forbidden("you may not register persons for this municipality")
-    given_latin, family_latin = matching.latin(data["given_name"]), matching.latin(data["family_name"])
-    if not data.get("confirmed_new"):
-        candidates = likely_duplicates(connection, {**data, "given_name_latin": given_latin,
-                                                    "family_name_latin": family_latin}, caller)
-        if candidates:  # nothing is written; the caller links to a candidate or sends confirmed_new
-            raise LikelyDuplicate("this person may already be registered: read the candidates, then link to one "
-                                  "or send the registration again with confirmed_new: true", candidates)
     birth_date = data.get("birth_date")
     person = dict(
         id=new_id(), municipality=municipality, given_name=data["given_name"], family_name=data["family_name"],
-        given_name_latin=given_latin, family_name_latin=family_latin, birth_date=birth_date,
-        birth_year=birth_date.year if birth_date else data["birth_year"], arrival_date=data["arrival_date"],
-        residence_status=data["residence_status"], languages=list(data["languages"]),
-        created_at=datetime.now(timezone.utc), created_by=caller.sub, version=1, merged_into=None,
-        **_record_columns(data),
+        given_name_latin=matching.latin(data["given_name"]), family_name_latin=matching.latin(data["family_name"]),
+        birth_date=birth_date, birth_year=birth_date.year if birth_date else data["birth_year"],
+        arrival_date=data["arrival_date"], residence_status=data["residence_status"],
+        languages=list(data["languages"]), created_at=datetime.now(timezone.utc), created_by=caller.sub, version=1,
+        merged_into=None, **_record_columns(data),
     )
-    connection.execute(_INSERT_PERSON, person)
     consents = [dict(person_id=person["id"], purpose=c["purpose"], granted_at=c["granted_at"], withdrawn_at=None,
                      basis=c["basis"], recorded_by=caller.sub, withdrawn_by=None)
                 for c in data["consents"]]
-    if consents:
-        connection.execute(_INSERT_CONSENT, consents)
     return {**person, "consents": consents}
+
+
+def register_person(connection: Connection, data: dict, caller: Caller, served: tuple[str, ...]) -> dict:
+    """Store a new person (`new_person`), unless the duplicate check finds likely duplicates."""
+    person = new_person(data, caller, served)
+    if not data.get("confirmed_new"):
+        candidates = likely_duplicates(connection, person, caller)
+        if candidates:  # nothing is written; the caller links to a candidate or sends confirmed_new
+            raise LikelyDuplicate("this person may already be registered: read the candidates, then link to one "
+                                  "or send the registration again with confirmed_new: true", candidates)
+    connection.execute(_INSERT_PERSON, _person_row(person))
+    if person["consents"]:
+        connection.execute(_INSERT_CONSENT, person["consents"])
+    return person
+
+
+def register_person_at_once(statement: OneStatement, person: dict, check: bool, event: dict,
+                            key: dict | None) -> bool:
+    """Store a new person, its event and the idempotency key in one statement (`OneStatement`), if it needs no
+    decision: False (nothing written) when someone else is born that day or year (their names are to be scored:
+    `register_person`), or when the key was used before."""
+    birth_date = person["birth_date"]
+    params = {**prefixed("p_", _person_row(person)), **prefixed("o_", event),
+              "birth_date": birth_date, "birth_year": person["birth_year"]}
+    for i, consent in enumerate(person["consents"]):
+        params.update(prefixed(f"c{i}_", consent))
+    if key is not None:
+        params.update(prefixed("k_", key))
+    shape = (len(person["consents"]), ("date" if birth_date else "year") if check else None, key is not None)
+    return statement.write(_registration_at_once(*shape), params)
+
+
+def _person_row(person: dict) -> dict:
+    return {name: value for name, value in person.items() if name != "consents"}
+
+
+@functools.cache
+def _registration_at_once(consents: int, check: str | None, with_key: bool):
+    """WITH k AS (claim the key, if no one shares the birth date), p AS (the person, if the key was claimed or
+    no one shares the birth date), c AS (its consents, for each p), o AS (its event, for each p)
+    SELECT count(*) FROM p."""
+    persons, consent_table = Person.__table__, Consent.__table__
+    outbox, keys = metadata.tables["outbox"], metadata.tables["idempotency_keys"]
+    alone = []
+    if check == "date":  # as _SAME_BIRTH_DATE, in any town: another town's namesake is for register_person
+        alone = [~exists().where(Person.birth_date == bindparam("birth_date"), *_LIVE),
+                 ~exists().where(Person.birth_year == bindparam("birth_year"), Person.birth_date.is_(None), *_LIVE)]
+    elif check == "year":
+        alone = [~exists().where(Person.birth_year == bindparam("birth_year"), *_LIVE)]
+    person_columns = [c.name for c in persons.columns if c.name != "erased_at"]
+    person = bound_row(persons, person_columns, "p_")
+    if with_key:
+        key_columns = [c.name for c in keys.columns]
+        claim = (pg_insert(keys).from_select(key_columns, bound_row(keys, key_columns, "k_").where(*alone))
+                 .on_conflict_do_nothing(index_elements=["scope", "key"]).returning(keys.c.key).cte("k"))
+        person = person.where(exists(select(claim.c.key)))
+    else:
+        person = person.where(*alone)
+    written = insert(persons).from_select(person_columns, person).returning(persons.c.id).cte("p")
+    consent_columns = [c.name for c in consent_table.columns if c.name != "id"]
+    parts = [insert(consent_table).from_select(consent_columns, union_all(*(
+        bound_row(consent_table, consent_columns, f"c{i}_").select_from(written) for i in range(consents))))
+        .returning(consent_table.c.id).cte("c")] if consents else []
+    outbox_columns = ["event_id", "exchange", "routing_key", "body", "created_at", "attempts"]
+    parts.append(insert(outbox).from_select(outbox_columns,
+                                            bound_row(outbox, outbox_columns, "o_").select_from(written))
+                 .returning(outbox.c.id).cte("o"))
+    return select(func.count()).select_from(written).add_cte(*parts)
 
 
 #: the optional fields of the record stored as they come (address is split into its columns)

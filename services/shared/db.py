@@ -20,7 +20,7 @@ import eventlet.semaphore
 from kombu import Queue
 from nameko.extensions import DependencyProvider
 from sqlalchemy import (JSON, Column, Connection, DateTime, Index, Integer, MetaData, String, Table, TypeDecorator,
-                        create_engine, delete, event, insert, select, text, update)
+                        bindparam, cast, create_engine, delete, event, insert, select, text, update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -116,9 +116,9 @@ def unrouted_queue(quorum: bool) -> Queue:
                  queue_arguments={"x-queue-type": "quorum"} if quorum else {})
 
 
-def make_engine(url: str):
+def make_engine(url: str, autocommit: bool = False):
     """hide_parameters: a failing statement's error (and so the log) never shows the values, which may be
-    personal data."""
+    personal data. `autocommit` (PostgreSQL): every statement is its own transaction (`OneStatement`)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
@@ -131,7 +131,8 @@ def make_engine(url: str):
             cur.close()
         return engine
     # LIFO: under load the same few connections stay busy and the rest go idle, so only those need a ping
-    engine = create_engine(url, pool_size=20, max_overflow=10, pool_use_lifo=True, hide_parameters=True)
+    engine = create_engine(url, pool_size=20, max_overflow=10, pool_use_lifo=True, hide_parameters=True,
+                           **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
 
     @event.listens_for(engine, "connect")
     @event.listens_for(engine, "checkin")
@@ -200,10 +201,7 @@ class UnitOfWork:
         envelope is validated against the catalogue entry (producer, event_type, schema_version)."""
         envelope = build_envelope(producer, event_type, municipality, payload,
                                   schema_version=schema_version, request_id=self.request_id)
-        self._outbox_rows.append({
-            "event_id": envelope["event_id"], "exchange": exchange, "routing_key": routing_key,
-            "body": envelope, "created_at": utcnow(), "attempts": 0,
-        })
+        self._outbox_rows.append(outbox_row(envelope, exchange, routing_key))
         self.emitted.append(envelope)
         return envelope
 
@@ -230,8 +228,7 @@ class UnitOfWork:
         if not self.idempotency_key:
             return None
         keys = _idempotency_table(self.outbox)
-        row = {"scope": f"{operation}:{client}"[:200], "key": self.idempotency_key,
-               "fingerprint": fingerprint(request), "created_at": utcnow()}
+        row = key_row(operation, client, self.idempotency_key, request)
         claimed = self.connection.execute(_claim_key_statement(keys, self.connection.dialect.name), row)
         if claimed.rowcount == 1:
             self._claimed_key = row
@@ -251,6 +248,65 @@ class UnitOfWork:
             self.connection.execute(
                 update(keys).where(keys.c.scope == self._claimed_key["scope"],
                                    keys.c.key == self._claimed_key["key"]).values(resource_id=resource_id))
+
+
+def outbox_row(envelope: dict, exchange: str, routing_key: str) -> dict:
+    return {"event_id": envelope["event_id"], "exchange": exchange, "routing_key": routing_key,
+            "body": envelope, "created_at": utcnow(), "attempts": 0}
+
+
+def key_row(operation: str, client: str, key: str, request, resource_id: str | None = None) -> dict:
+    """An idempotency key's row: scope is who asked for which operation (a key is only unique per client and
+    operation)."""
+    return {"scope": f"{operation}:{client}"[:200], "key": key, "fingerprint": fingerprint(request),
+            "resource_id": resource_id, "created_at": utcnow()}
+
+
+class OneStatement:
+    """A write that is one statement, and so its own transaction: on PostgreSQL it runs in autocommit, without
+    the BEGIN and COMMIT round trips of a unit of work (a registration's six round trips become one). The state
+    change, the outbox rows of its events (`emit`) and its idempotency key (`key_row`) are parts of that
+    statement (INSERT .. SELECT in data-modifying CTEs, rows from `bound_row`), so they commit together or not
+    at all, as in a unit of work. A statement that cannot decide alone (a likely duplicate to score, a key
+    used before) writes nothing, and the caller takes the unit of work's path."""
+
+    def __init__(self, connection: Connection, producer: str, request_id=None, idempotency_key: str | None = None):
+        self.connection = connection
+        self.producer = producer
+        self.request_id = request_id
+        self.idempotency_key = idempotency_key
+        self.wrote = False
+
+    def emit(self, event_type: str, municipality: str, payload: dict, *, schema_version: int = 1) -> dict:
+        """The outbox row of an event for the statement to write (the envelope validated, as `UnitOfWork.emit`)."""
+        envelope = build_envelope(self.producer, event_type, municipality, payload,
+                                  schema_version=schema_version, request_id=self.request_id)
+        return outbox_row(envelope, f"{self.producer}.events", event_type)
+
+    def key_row(self, operation: str, client: str, request, resource_id: str) -> dict | None:
+        """The idempotency key's row, claimed by the statement with what it creates (None: the call has no key)."""
+        if not self.idempotency_key:
+            return None
+        return key_row(operation, client, self.idempotency_key, request, resource_id)
+
+    def write(self, statement, params: dict) -> bool:
+        """Run the statement; its one value says whether it wrote (then the relay is woken for its events)."""
+        self.wrote = bool(self.connection.execute(statement, params).scalar())
+        return self.wrote
+
+
+def bound_row(table: Table, columns, prefix: str):
+    """SELECT of one row of parameters named `<prefix><column>`, each cast to its column's type (strings to an
+    unbounded VARCHAR: a cast to VARCHAR(n) would cut a longer value where an INSERT refuses it): the row an
+    INSERT .. SELECT inside a `OneStatement` writes."""
+    def typed(name):
+        kind = table.c[name].type
+        return cast(bindparam(prefix + name, type_=kind), String() if isinstance(kind, String) else kind)
+    return select(*(typed(name) for name in columns))
+
+
+def prefixed(prefix: str, row: dict) -> dict:
+    return {prefix + name: value for name, value in row.items()}
 
 
 def fingerprint(request) -> str:
@@ -283,8 +339,9 @@ def _claim_statement(processed: Table, dialect: str):
 class Transactions:
     """Opens units of work on one engine. Plain Python, so tests and scripts use it without nameko."""
 
-    def __init__(self, engine, producer: str, metadata: MetaData, on_emit=None):
+    def __init__(self, engine, producer: str, metadata: MetaData, on_emit=None, autocommit_engine=None):
         self.engine = engine
+        self.autocommit_engine = autocommit_engine  # PostgreSQL: for `at_once`
         self.producer = producer
         self.outbox = metadata.tables.get("outbox")
         self.processed = metadata.tables.get("processed_events")
@@ -294,24 +351,43 @@ class Transactions:
 
     @contextlib.contextmanager
     def __call__(self, request_id=None, idempotency_key=None):
-        with (self.lock or contextlib.nullcontext()):
-            try:
-                with self.engine.begin() as connection:
-                    uow = UnitOfWork(connection, self.producer, self.outbox, self.processed, request_id,
-                                     idempotency_key)
-                    try:
-                        yield uow
-                        uow._flush()
-                    finally:
-                        uow._close()
-            except (OperationalError, InterfaceError) as exc:
-                if not _unavailable(exc, self.engine.dialect.name):
-                    raise
-                # the database is away (a restart, a failover): nothing was committed; the caller may retry
-                log.warning("database unavailable: %s", type(exc.orig or exc).__name__)
-                raise Unavailable("the database is not available right now; retry") from None
+        with (self.lock or contextlib.nullcontext()), self._unavailable_if_away(self.engine):
+            with self.engine.begin() as connection:
+                uow = UnitOfWork(connection, self.producer, self.outbox, self.processed, request_id,
+                                 idempotency_key)
+                try:
+                    yield uow
+                    uow._flush()
+                finally:
+                    uow._close()
         if uow.emitted and self.on_emit:
             self.on_emit()
+
+    @property
+    def at_once_possible(self) -> bool:
+        return self.autocommit_engine is not None
+
+    @contextlib.contextmanager
+    def at_once(self, request_id=None, idempotency_key=None):
+        """A `OneStatement` (PostgreSQL only: SQLite has no data-modifying CTEs)."""
+        with self._unavailable_if_away(self.autocommit_engine):
+            with self.autocommit_engine.connect() as connection:
+                statement = OneStatement(connection, self.producer, request_id, idempotency_key)
+                yield statement
+        if statement.wrote and self.on_emit:
+            self.on_emit()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _unavailable_if_away(engine):
+        try:
+            yield
+        except (OperationalError, InterfaceError) as exc:
+            if not _unavailable(exc, engine.dialect.name):
+                raise
+            # the database is away (a restart, a failover): nothing was committed; the caller may retry
+            log.warning("database unavailable: %s", type(exc.orig or exc).__name__)
+            raise Unavailable("the database is not available right now; retry") from None
 
 
 def _unavailable(exc: DBAPIError, dialect: str) -> bool:
@@ -353,10 +429,14 @@ class Database(DependencyProvider):
 
     def setup(self):
         settings = Settings.load(self.container.config)
-        self.engine = make_engine(settings.db_url(self.container.service_name))
+        url = settings.db_url(self.container.service_name)
+        self.engine = make_engine(url)
+        # its pool opens connections only when a OneStatement is used
+        self.autocommit_engine = None if url.startswith("sqlite") else make_engine(url, autocommit=True)
         self.retention_days = settings.event_retention_days
         self.idempotency_hours = settings.idempotency_hours
-        self.transactions = Transactions(self.engine, self.container.service_name, self.metadata)
+        self.transactions = Transactions(self.engine, self.container.service_name, self.metadata,
+                                         autocommit_engine=self.autocommit_engine)
         if self.with_relay:
             self.relay = OutboxRelay(self.engine, self.transactions.outbox, self.shared_publisher.publisher,
                                      self.transactions.lock, poll_seconds=settings.outbox_poll_seconds,
@@ -384,6 +464,8 @@ class Database(DependencyProvider):
         if self._purger is not None:
             self._purger.kill()  # it sleeps for an hour: ended here, not killed by the container with a warning
         self.engine.dispose()
+        if self.autocommit_engine is not None:
+            self.autocommit_engine.dispose()
 
     def kill(self):
         self.stop()
@@ -401,6 +483,13 @@ class WorkerDatabase:
 
     def transaction(self):
         return self._transactions(self._request_id, self._idempotency_key)
+
+    @property
+    def at_once_possible(self) -> bool:
+        return self._transactions.at_once_possible
+
+    def at_once(self):
+        return self._transactions.at_once(self._request_id, self._idempotency_key)
 
 
 def new_id() -> str:

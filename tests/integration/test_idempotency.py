@@ -55,19 +55,19 @@ def test_a_malformed_key_is_refused_naming_the_header(stack, http, auth, key):
 def test_a_retry_after_a_503_whose_work_committed_creates_no_second_person(start_stack, db_urls, http, auth,
                                                                            monkeypatch):
     stack = start_stack(db_urls, KIM_RPC_TIMEOUT="0.5")
-    register = intake_domain.register_person
+    new_person = intake_domain.new_person  # on both paths of a registration (in one statement and in a unit of work)
 
-    def slow_register(*args, **kwargs):
+    def slow_new_person(*args, **kwargs):
         eventlet.sleep(1.0)  # longer than the gateway waits: it answers 503, the registration still commits
-        return register(*args, **kwargs)
-    monkeypatch.setattr(intake_domain, "register_person", slow_register)
+        return new_person(*args, **kwargs)
+    monkeypatch.setattr(intake_domain, "new_person", slow_new_person)
     headers = {**auth("team_lead"), "Idempotency-Key": "retry-me"}
     first = http.post(stack.url("/v1/persons"), json=person_body(), headers=headers)
     assert first.status_code == 503 and first.headers["Content-Type"] == "application/problem+json"
     assert "Retry-After" in first.headers and "Idempotency-Key" in first.json()["detail"]
     poll(lambda: persons(stack) == 1)
 
-    monkeypatch.setattr(intake_domain, "register_person", register)
+    monkeypatch.setattr(intake_domain, "new_person", new_person)
     retry = http.post(stack.url("/v1/persons"), json=person_body(), headers=headers)
     assert retry.status_code == 201
     assert persons(stack) == 1
