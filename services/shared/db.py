@@ -290,9 +290,30 @@ class OneStatement:
         return key_row(operation, client, self.idempotency_key, request, resource_id)
 
     def write(self, statement, params: dict) -> bool:
-        """Run the statement; its one value says whether it wrote (then the relay is woken for its events)."""
-        self.wrote = bool(self.connection.execute(statement, params).scalar())
+        """Run the statement; its one value says whether it wrote (then the relay is woken for its events).
+
+        It is prepared on the server once per connection (PREPARE, then EXECUTE): planning a statement of
+        several CTEs costs PostgreSQL twice what running it does (measured: 0.55 against 0.19 ms per
+        registration)."""
+        name, definition, execute = _prepared(statement, type(self.connection.dialect))
+        prepared = self.connection.info.setdefault("kim_prepared", set())
+        if name not in prepared:
+            self.connection.exec_driver_sql(f"PREPARE {name} AS {definition}")
+            prepared.add(name)
+        self.wrote = bool(self.connection.execute(execute, params).scalar())
         return self.wrote
+
+
+@functools.cache
+def _prepared(statement, dialect_class) -> tuple:
+    """(name, the statement with numbered parameters, `EXECUTE name (...)` with the parameters in their order and
+    types, so that SQLAlchemy still serialises JSON and checks the UTC timestamps)."""
+    compiled = statement.compile(dialect=dialect_class(paramstyle="numeric_dollar"))
+    name = "kim_" + hashlib.sha256(compiled.string.encode()).hexdigest()[:24]
+    names = compiled.positiontup
+    execute = text(f"EXECUTE {name} ({', '.join(':' + n for n in names)})").bindparams(
+        *(bindparam(n, type_=compiled.binds[n].type) for n in names))
+    return name, compiled.string, execute
 
 
 def bound_row(table: Table, columns, prefix: str):

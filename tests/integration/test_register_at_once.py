@@ -58,25 +58,30 @@ def counts(transactions):
 def test_a_registration_nobody_shares_a_birth_date_with_is_written_in_one_statement(transactions):
     statements = []
     event.listen(transactions.autocommit_engine, "before_cursor_execute",
-                    lambda conn, cursor, sql, *rest: statements.append(sql))
+                 lambda conn, cursor, sql, *rest: statements.append(sql))
 
     written, person = at_once(transactions, person_body(consents=TWO_CONSENTS), key="key-1")
+    assert at_once(transactions, person_body(birth_date="1990-05-06", consents=TWO_CONSENTS), key="key-2")[0]
 
     assert written is True
-    assert len(statements) == 1 and statements[0].lstrip().startswith("WITH")
-    assert counts(transactions) == {"persons": 1, "consents": 2, "outbox": 1, "idempotency_keys": 1}
+    # prepared once on the connection, then executed: one round trip per registration
+    assert [sql.split()[0] for sql in statements] == ["PREPARE", "EXECUTE", "EXECUTE"]
+    assert statements[0].split()[3] == "WITH" and statements[1].split()[1] == statements[0].split()[1]
+    assert counts(transactions) == {"persons": 2, "consents": 4, "outbox": 2, "idempotency_keys": 2}
     with transactions() as uow:
         stored = uow.session.get(Person, person["id"])
         assert (stored.given_name, stored.birth_date.isoformat(), stored.languages, stored.created_by) == \
             ("Olena", "1988-04-17", ["uk", "ru"], "io-1")
-        assert sorted((c.purpose, c.basis) for c in uow.session.scalars(select(Consent))) == \
+        assert sorted((c.purpose, c.basis) for c in uow.session.scalars(
+            select(Consent).where(Consent.person_id == person["id"]))) == \
             [("case_management", "signed_form"), ("referral_sharing", "oral_with_interpreter")]
-        row = uow.connection.execute(select(uow.outbox)).one()
+        row = uow.connection.execute(select(uow.outbox).order_by(uow.outbox.c.id)).first()
         assert (row.exchange, row.routing_key, row.sent_at, row.attempts) == \
             ("intake.events", "person_registered", None, 0)
         assert row.body["payload"]["person_id"] == person["id"] and row.body["request_id"] == "req-1"
         assert "given_name" not in row.body["payload"]  # an event carries no names
-        key = uow.connection.execute(select(metadata.tables["idempotency_keys"])).one()
+        keys = metadata.tables["idempotency_keys"]
+        key = uow.connection.execute(select(keys).where(keys.c.key == "key-1")).one()
         assert (key.scope, key.key, key.resource_id) == ("register_person:io-1", "key-1", person["id"])
 
 
