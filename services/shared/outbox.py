@@ -98,8 +98,10 @@ class OutboxRelay:
             # service never publish the same row
             with self.engine.begin() as connection:
                 # an index scan in id order, never a bitmap scan: only an index scan marks the index entries
-                # of rows already sent as dead, so that the next read skips them (see create_unsent_outbox_index)
-                connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+                # of rows already sent as dead, so that the next read skips them (see create_unsent_outbox_index).
+                # The marks need not wait for the WAL flush: a mark lost in a crash of the server republishes
+                # its rows, as a crash between confirm and mark does, and the consumers deduplicate.
+                connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off; SET LOCAL synchronous_commit = off")
                 rows = self._due(connection)
                 self._publish_and_mark(rows, lambda outcomes: self._mark(connection, outcomes))
             return len(rows)

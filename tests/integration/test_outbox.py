@@ -139,6 +139,28 @@ def test_event_published_after_the_broker_is_back_exactly_once(intake_db, receiv
         proxy.close()
 
 
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_the_relay_marks_rows_sent_without_waiting_for_the_wal_flush(intake_db, received, rabbit_config,
+                                                                    start_relay):
+    """A mark lost in a crash of the server only republishes (consumers deduplicate): its commit is asynchronous,
+    while the registration's own commit is not."""
+    last, seen = {}, set()
+
+    def statement(connection, cursor, sql, *_):
+        last[connection] = " ".join(sql.split()[:2])
+
+    def commit(connection):  # (the transaction's last statement, its synchronous_commit)
+        seen.add((last.get(connection), connection.exec_driver_sql("SHOW synchronous_commit").scalar()))
+    event.listen(intake_db.engine, "before_cursor_execute", statement)
+    event.listen(intake_db.engine, "commit", commit)
+    start_relay(intake_db, rabbit_config["AMQP_URI"])
+    register(intake_db)
+    poll(lambda: len(received) == 1 and not pending(intake_db))
+    assert ("INSERT INTO", "on") in seen  # the registration and its outbox row
+    assert ("UPDATE outbox", "off") in seen  # the relay's mark
+    assert ("UPDATE outbox", "on") not in seen
+
+
 def test_event_nobody_subscribes_to_is_retried_then_parked(intake_db, rabbit_config, monkeypatch, start_relay):
     from services.shared import outbox
     monkeypatch.setattr(outbox, "MAX_UNROUTABLE_ATTEMPTS", 2)
