@@ -1,8 +1,12 @@
 """Every route that touches personal data leaves exactly one audit entry; the log is append-only."""
+import json
+
+import eventlet
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
+from gateway.audit import AuditLog
 from gateway.http import ROUTES
 from gateway.service import GatewayService  # noqa: F401  (fills ROUTES)
 from services.shared.auth import ROLE_PERMISSIONS, Role
@@ -202,3 +206,25 @@ def test_a_read_that_cannot_be_audited_is_not_answered(world, http):
     assert response.status_code == 503 and "Retry-After" in response.headers  # fail closed, retryable
     assert response.headers["Content-Type"] == "application/problem+json"
     assert "Testperson" not in response.text and "could not be audited" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_on_postgresql_each_batch_of_entries_is_one_statement_without_a_transaction(stack, http, auth):
+    audit = next(d for c in stack.runner.containers for d in c.dependencies if isinstance(d, AuditLog))
+    batches, in_transactions = [], []
+    event.listen(audit.autocommit, "before_cursor_execute",
+                 lambda conn, cursor, sql, params, *rest: batches.append(json.loads(params["rows"])))
+    event.listen(audit.engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, *rest: in_transactions.append(sql) if "audit_entries" in sql else None)
+    lead = auth("team_lead", [LUEDENSCHEID], sub="lead-1")
+    person = http.post(stack.url("/v1/persons"), json=person_body(), headers=lead).json()
+    reads = eventlet.GreenPool().imap(
+        lambda _: http.get(stack.url(f"/v1/persons/{person['id']}"), headers=lead).status_code, range(12))
+    assert list(reads) == [200] * 12
+
+    logged = [e for e in entries(stack) if e["person_id"] == person["id"]]
+    assert len(logged) == 13 and in_transactions == []
+    written = [row for batch in batches for row in batch]
+    assert sorted(row[3] for row in written) == ["person.create"] + ["person.read"] * 12
+    assert {(row[1], row[5], row[10]) for row in written} == {("lead-1", person["id"], 201),
+                                                              ("lead-1", person["id"], 200)}
