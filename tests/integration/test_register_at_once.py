@@ -163,3 +163,15 @@ def test_the_service_registers_in_one_statement_and_leaves_a_namesake_to_the_dup
     assert again.status_code == 409 and outcomes == [True, False]
     assert [c["id"] for c in again.json()["candidates"]] == [first.json()["id"]]
     assert stack.count("intake", "persons") == 1
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_its_parameters_are_processed_as_sqlalchemy_would(transactions):
+    """JSON serialised (asserted above), and a timestamp without a time zone refused before anything is sent."""
+    person = domain.new_person(RegisterPersonSchema().load(person_body()), CALLER, (LUEDENSCHEID,))
+    person["created_at"] = person["created_at"].replace(tzinfo=None)
+    with pytest.raises(ValueError, match="naive datetime"):
+        with transactions.at_once() as statement:
+            outbox_row = statement.emit("person_registered", LUEDENSCHEID, domain.person_registered(person))
+            domain.register_person_at_once(statement, person, True, outbox_row, None)
+    assert counts(transactions) == dict.fromkeys(TABLES, 0)
