@@ -355,8 +355,10 @@ def cmd_import(args) -> int:
     for name in ("intake", "gateway"):
         upgrade(name)
     rows = list(importer.read_rows(path))
-    intake_engine, gateway_engine = make_engine(settings.db_url("intake")), make_engine(settings.db_url("gateway"))
-    transactions = Transactions(intake_engine, "intake", intake_metadata)
+    intake_url = settings.db_url("intake")
+    intake_engine, gateway_engine = make_engine(intake_url), make_engine(settings.db_url("gateway"))
+    autocommit = None if intake_url.startswith("sqlite") else make_engine(intake_url, autocommit=True)
+    transactions = Transactions(intake_engine, "intake", intake_metadata, autocommit_engine=autocommit)
     run_id, audit = uuid.uuid4().hex, []
 
     def flush_audit():
@@ -377,8 +379,9 @@ def cmd_import(args) -> int:
                                           progress=importer.ProgressBar(len(rows)))
     finally:  # also when the import stops on an error (a database gone): what was imported is audited
         flush_audit()
-        intake_engine.dispose()
-        gateway_engine.dispose()
+        for engine in (intake_engine, gateway_engine, autocommit):
+            if engine is not None:
+                engine.dispose()
     report = Path(args.report or f"{path}.errors.csv")
     importer.write_report(summary, report)
     print(f"{summary.rows} rows: {summary.imported} imported, {summary.already_imported} already imported, "

@@ -82,6 +82,18 @@ def register_person(connection: Connection, data: dict, caller: Caller, served: 
     return person
 
 
+def register_at_once(statement: OneStatement, payload: dict, caller: Caller, served: tuple[str, ...], request,
+                     operation: str) -> dict | None:
+    """Register a person in one statement (`register_person_at_once`), announced as `person_registered` and
+    under the call's idempotency key (`request` is the body as it came, for the key's fingerprint): the person,
+    or None when the unit of work's path has to decide (`register_person`)."""
+    person = new_person(payload, caller, served)
+    event = statement.emit("person_registered", person["municipality"], person_registered(person))
+    key = statement.key_row(operation, caller.sub, request, person["id"])
+    written = register_person_at_once(statement, person, not payload.get("confirmed_new"), event, key)
+    return person if written else None
+
+
 def register_person_at_once(statement: OneStatement, person: dict, check: bool, event: dict,
                             key: dict | None) -> bool:
     """Store a new person, its event and the idempotency key in one statement (`OneStatement`), if it needs no

@@ -39,8 +39,10 @@ class IntakeService(ServiceBase):
         payload = load_or_raise(schema(RegisterPersonSchema), data)
         if payload.get("existing_person_id"):
             return self._link_registration(caller, data, payload)
-        if self.db.at_once_possible:
-            person = self._register_at_once(caller, data, payload)
+        if self.db.at_once_possible:  # PostgreSQL: most registrations meet nobody born the same day
+            with self.db.at_once() as statement:
+                person = domain.register_at_once(statement, payload, caller, self.settings.municipalities, data,
+                                                 "register_person")
             if person is not None:
                 return schema(PersonSchema).dump(person)
         with self.db.transaction() as uow:
@@ -51,17 +53,6 @@ class IntakeService(ServiceBase):
             uow.remember(person["id"])
             uow.emit("person_registered", person["municipality"], domain.person_registered(person))
             return schema(PersonSchema).dump(person)
-
-    def _register_at_once(self, caller, data, payload):
-        """PostgreSQL: most registrations meet nobody born the same day, and need no unit of work (OneStatement);
-        None when this one does."""
-        person = domain.new_person(payload, caller, self.settings.municipalities)
-        with self.db.at_once() as statement:
-            event = statement.emit("person_registered", person["municipality"], domain.person_registered(person))
-            key = statement.key_row("register_person", caller.sub, data, person["id"])
-            if domain.register_person_at_once(statement, person, not payload.get("confirmed_new"), event, key):
-                return person
-        return None
 
     def _link_registration(self, caller, data, payload):
         with self.db.transaction() as uow:

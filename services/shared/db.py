@@ -255,10 +255,14 @@ def outbox_row(envelope: dict, exchange: str, routing_key: str) -> dict:
             "body": envelope, "created_at": utcnow(), "attempts": 0}
 
 
+def key_scope(operation: str, client: str) -> str:
+    """Who asked for which operation: a key is only unique per client and operation."""
+    return f"{operation}:{client}"[:200]
+
+
 def key_row(operation: str, client: str, key: str, request, resource_id: str | None = None) -> dict:
-    """An idempotency key's row: scope is who asked for which operation (a key is only unique per client and
-    operation)."""
-    return {"scope": f"{operation}:{client}"[:200], "key": key, "fingerprint": fingerprint(request),
+    """An idempotency key's row."""
+    return {"scope": key_scope(operation, client), "key": key, "fingerprint": fingerprint(request),
             "resource_id": resource_id, "created_at": utcnow()}
 
 
