@@ -396,6 +396,8 @@ def _verify(verifier, token):
 def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether arrays and objects in a JSON text nest deeper than `limit`: one scan, no recursion (strings are
     skipped, so brackets inside them do not count)."""
+    if text.count("[") + text.count("{") <= limit:  # most bodies: too few brackets to nest that deep
+        return False
     depth = 0
     for match in _JSON_TOKENS.finditer(text):
         token = match.group()
