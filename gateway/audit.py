@@ -11,7 +11,7 @@ from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 from sqlalchemy import insert, select
 
-from services.shared.db import Transactions, make_engine
+from services.shared.db import Transactions, make_autocommit_engine, make_engine
 from services.shared.errors import InvalidInput
 from services.shared.municipalities import MUNICIPALITIES
 from services.shared.schemas import cursor_int, decode_typed_cursor, encode_cursor
@@ -115,7 +115,7 @@ class AuditLog(DependencyProvider):
         settings = Settings.load(self.container.config)
         url = settings.db_url("gateway")
         self.engine = make_engine(url)
-        self.autocommit = None if url.startswith("sqlite") else make_engine(url, autocommit=True)
+        self.autocommit = make_autocommit_engine(url)
         self.transactions = Transactions(self.engine, "gateway", metadata)
         self._pending: list[tuple[dict, Event]] = []
         self._wake = Event()

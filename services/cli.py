@@ -341,7 +341,7 @@ def cmd_import(args) -> int:
     from services.intake import importer
     from services.intake.models import metadata as intake_metadata
     from services.shared.auth import caller_from_claims
-    from services.shared.db import Transactions, make_engine
+    from services.shared.db import Transactions, make_autocommit_engine, make_engine
     from services.shared.errors import KimError
     from services.shared.migrations import upgrade
 
@@ -357,7 +357,7 @@ def cmd_import(args) -> int:
     rows = list(importer.read_rows(path))
     intake_url = settings.db_url("intake")
     intake_engine, gateway_engine = make_engine(intake_url), make_engine(settings.db_url("gateway"))
-    autocommit = None if intake_url.startswith("sqlite") else make_engine(intake_url, autocommit=True)
+    autocommit = make_autocommit_engine(intake_url)
     transactions = Transactions(intake_engine, "intake", intake_metadata, autocommit_engine=autocommit)
     run_id, audit = uuid.uuid4().hex, []
 

@@ -153,6 +153,12 @@ def make_engine(url: str, autocommit: bool = False):
     return engine
 
 
+def make_autocommit_engine(url: str):
+    """PostgreSQL's second pool, for writes that are one statement (`OneStatement`, the audit log's batches); it
+    opens connections only when used. None on SQLite, which has no data-modifying CTEs."""
+    return None if url.startswith("sqlite") else make_engine(url, autocommit=True)
+
+
 class UnitOfWork:
     """One transaction. `connection` runs Core statements (the write paths: cheap); `session` is an ORM session
     on the same connection and transaction, created when first used (reads that map rows to objects). Per
@@ -457,8 +463,7 @@ class Database(DependencyProvider):
         settings = Settings.load(self.container.config)
         url = settings.db_url(self.container.service_name)
         self.engine = make_engine(url)
-        # its pool opens connections only when a OneStatement is used
-        self.autocommit_engine = None if url.startswith("sqlite") else make_engine(url, autocommit=True)
+        self.autocommit_engine = make_autocommit_engine(url)
         self.retention_days = settings.event_retention_days
         self.idempotency_hours = settings.idempotency_hours
         self.transactions = Transactions(self.engine, self.container.service_name, self.metadata,

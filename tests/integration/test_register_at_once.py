@@ -10,7 +10,7 @@ from services.intake import domain
 from services.intake.models import Consent, Person, metadata
 from services.intake.schemas import RegisterPersonSchema
 from services.shared.auth import caller_from_claims
-from services.shared.db import Transactions, make_engine
+from services.shared.db import Transactions, make_autocommit_engine, make_engine
 from tests.conftest import LUEDENSCHEID, person_body, poll
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ TWO_CONSENTS = [{"purpose": "case_management", "granted_at": "2026-10-05T09:30:0
 @pytest.fixture
 def transactions(db_urls):
     url = db_urls["intake"]
-    engine, autocommit = make_engine(url), make_engine(url, autocommit=True)
+    engine, autocommit = make_engine(url), make_autocommit_engine(url)
     yield Transactions(engine, "intake", metadata, autocommit_engine=autocommit)
     engine.dispose()
     autocommit.dispose()
@@ -38,15 +38,12 @@ def born_in(year, **overrides):
     return {**body, "birth_year": year}
 
 
-def at_once(transactions, body, key=None, check=True):
-    """(written, person): registers in one statement, as the service does."""
-    data = RegisterPersonSchema().load(body)
-    person = domain.new_person(data, CALLER, (LUEDENSCHEID,))
+def at_once(transactions, body, key=None):
+    """(written, the person or None): registers in one statement, as the service does."""
     with transactions.at_once(request_id="req-1", idempotency_key=key) as statement:
-        outbox_row = statement.emit("person_registered", person["municipality"], domain.person_registered(person))
-        written = domain.register_person_at_once(statement, person, check, outbox_row,
-                                                 statement.key_row("register_person", CALLER.sub, body, person["id"]))
-    return written, person
+        person = domain.register_at_once(statement, RegisterPersonSchema().load(body), CALLER, (LUEDENSCHEID,),
+                                         body, "register_person")
+    return person is not None, person
 
 
 def counts(transactions):
@@ -89,7 +86,7 @@ def test_a_registration_nobody_shares_a_birth_date_with_is_written_in_one_statem
 @pytest.mark.parametrize("earlier", [person_body(given_name="Somebody"), born_in(1988, given_name="Somebody")],
                          ids=["same day", "same year, day unknown"])
 def test_someone_born_that_day_or_year_leaves_the_decision_to_the_unit_of_work(transactions, earlier):
-    at_once(transactions, earlier, check=False)
+    at_once(transactions, {**earlier, "confirmed_new": True})
     before = counts(transactions)
 
     written, _ = at_once(transactions, person_body(), key="key-2")
@@ -108,7 +105,7 @@ def test_a_year_only_registration_defers_to_anyone_of_that_year(transactions):
 @pytest.mark.parametrize("db_backend", ["postgresql"])
 def test_confirmed_new_is_written_beside_a_namesake(transactions):
     at_once(transactions, person_body())
-    written, _ = at_once(transactions, person_body(), check=False)
+    written, _ = at_once(transactions, person_body(confirmed_new=True))
     assert written is True
     assert counts(transactions)["persons"] == 2
 
